@@ -1,0 +1,226 @@
+/**
+ * Choosing and initialising the tfjs backend.
+ *
+ * trepo runs on one tfjs instance (re-exported from `mod.ts` as `tf`). The embedded default is
+ * the WebAssembly backend (SIMD, XNNPACK matmuls); the pure-JS `cpu` backend is the fallback.
+ * `webgpu` and the native TensorFlow bindings (`tensorflow`, `tensorflow-gpu`) are opt-in.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+
+/** The backends {@linkcode initBackend} can select. */
+export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow" | "tensorflow-gpu";
+
+/** The valid backend names, in order of preference. */
+export const BACKENDS: readonly BackendName[] = [
+  "wasm",
+  "cpu",
+  "webgpu",
+  "tensorflow",
+  "tensorflow-gpu",
+];
+
+/** Options of {@linkcode initBackend}. */
+export interface InitBackendOptions {
+  /**
+   * The backend to use. Defaults to the `TREPO_BACKEND` environment variable when it is set and
+   * readable, else `"wasm"`.
+   */
+  backend?: BackendName;
+  /**
+   * Accept a WebGPU fallback (software) adapter. Off by default: a software renderer is slower
+   * than wasm and would silently turn a GPU run into a slow CPU run.
+   */
+  allowSoftwareAdapter?: boolean;
+  /** Where the fallback warning goes (default `console.warn`). */
+  warn?: (message: string) => void;
+}
+
+/** What {@linkcode initBackend} selected. */
+export interface BackendInfo {
+  /** The backend that was asked for. */
+  requested: BackendName;
+  /** The tfjs backend now active (`tf.getBackend()`). */
+  backend: string;
+  /** Why the requested backend was replaced, when it was. */
+  fallbackReason?: string;
+}
+
+/** The exact npm versions of the optional native bindings (all of tfjs is pinned to one version). */
+const TFJS_VERSION = "4.22.0";
+
+/**
+ * Initialise and select a tfjs backend; call once before building models.
+ *
+ * `"wasm"` (default) checks the boolean that `tf.setBackend` returns (it does not throw) and, when
+ * it is false, falls back to `"cpu"` with one warning. On wasm only, the BatchMatMul gradient is
+ * replaced by one that transposes explicitly, so that every matmul in the backward pass is a plain
+ * one that hits the fast XNNPACK kernel (identical values, about 3× faster training steps).
+ * `"tensorflow"` and `"tensorflow-gpu"` load `@tensorflow/tfjs-node(-gpu)` dynamically and throw an
+ * error saying what to install when they cannot be loaded. `"webgpu"` refuses a software adapter
+ * unless `allowSoftwareAdapter` is set.
+ *
+ * Preconditions: `--allow-read` (the wasm binary is read from `node_modules`); `--allow-env` to
+ * honour `TREPO_BACKEND`.
+ *
+ * @param options The backend and fallback behaviour.
+ * @returns The requested and the active backend.
+ * @throws {RangeError} For an unknown backend name.
+ * @throws {Error} When an opt-in backend cannot be loaded.
+ *
+ * @example Select the cpu backend
+ * ```ts
+ * import { initBackend } from "./backend.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const info = await initBackend({ backend: "cpu" });
+ * assertEquals(info.backend, "cpu");
+ * ```
+ */
+export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
+  const requested = options.backend ?? backendFromEnvironment() ?? "wasm";
+  if (!BACKENDS.includes(requested)) {
+    throw new RangeError(
+      `Cannot initialise the backend: unknown backend "${requested}", expected one of ${
+        BACKENDS.join(", ")
+      }`,
+    );
+  }
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  switch (requested) {
+    case "wasm":
+      return await initWasm(warn);
+    case "cpu":
+      await selectBackend("cpu");
+      return { requested, backend: tf.getBackend() };
+    case "webgpu":
+      return await initWebGpu(options.allowSoftwareAdapter ?? false);
+    case "tensorflow":
+    case "tensorflow-gpu":
+      return await initNative(requested);
+  }
+}
+
+function backendFromEnvironment(): BackendName | undefined {
+  const permission = Deno.permissions.querySync({ name: "env", variable: "TREPO_BACKEND" });
+  if (permission.state !== "granted") return undefined;
+  const value = Deno.env.get("TREPO_BACKEND");
+  return value === undefined || value === "" ? undefined : value as BackendName;
+}
+
+async function selectBackend(name: string): Promise<boolean> {
+  const ok = await tf.setBackend(name);
+  if (ok) await tf.ready();
+  return ok;
+}
+
+async function initWasm(warn: (message: string) => void): Promise<BackendInfo> {
+  let reason: string | undefined;
+  try {
+    if (await selectBackend("wasm")) {
+      installPlainMatMulGradient();
+      return { requested: "wasm", backend: "wasm" };
+    }
+    reason = "tf.setBackend('wasm') returned false";
+  } catch (error) {
+    reason = error instanceof Error ? error.message : String(error);
+  }
+  warn(
+    `trepo: the wasm backend could not be initialised (${reason}); falling back to the cpu backend, which is about 30× slower. Run with --allow-read so that the wasm binary can be loaded`,
+  );
+  if (!(await selectBackend("cpu"))) {
+    throw new Error("Cannot initialise the backend: neither wasm nor cpu could be selected");
+  }
+  return { requested: "wasm", backend: "cpu", fallbackReason: reason };
+}
+
+async function initWebGpu(allowSoftwareAdapter: boolean): Promise<BackendInfo> {
+  const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (gpu === undefined) {
+    throw new Error(
+      "Cannot initialise the webgpu backend: navigator.gpu is undefined; run Deno with --unstable-webgpu on a machine with a GPU",
+    );
+  }
+  const adapter = await gpu.requestAdapter() as
+    | { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean } }
+    | null;
+  if (adapter === null) {
+    throw new Error("Cannot initialise the webgpu backend: no GPU adapter is available");
+  }
+  const software = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+  if (software && !allowSoftwareAdapter) {
+    throw new Error(
+      "Cannot initialise the webgpu backend: the only adapter is a software (fallback) adapter, slower than wasm; pass allowSoftwareAdapter: true to use it anyway",
+    );
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await selectBackend("webgpu"))) {
+    throw new Error("Cannot initialise the webgpu backend: tf.setBackend('webgpu') returned false");
+  }
+  return { requested: "webgpu", backend: "webgpu" };
+}
+
+async function initNative(requested: "tensorflow" | "tensorflow-gpu"): Promise<BackendInfo> {
+  const pkg = requested === "tensorflow" ? "@tensorflow/tfjs-node" : "@tensorflow/tfjs-node-gpu";
+  const specifier = `npm:${pkg}@${TFJS_VERSION}`;
+  try {
+    await import(specifier);
+  } catch (error) {
+    const cause = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const gpuNote = requested === "tensorflow-gpu"
+      ? " It needs an NVIDIA GPU with CUDA 11.2 and cuDNN 8.1 installed system-wide."
+      : "";
+    throw new Error(
+      `Cannot initialise the ${requested} backend: ${specifier} could not be loaded (${cause}).` +
+        gpuNote +
+        ` Install it with its native libtensorflow by running \`deno install --allow-scripts=${specifier}\`` +
+        ` in the project (its install script downloads libtensorflow), or use the default wasm backend`,
+      { cause: error },
+    );
+  }
+  const name = "tensorflow";
+  if (!(await selectBackend(name))) {
+    throw new Error(
+      `Cannot initialise the ${requested} backend: tf.setBackend('${name}') returned false`,
+    );
+  }
+  return { requested, backend: name };
+}
+
+let plainMatMulGradientInstalled = false;
+
+/**
+ * Re-register the BatchMatMul gradient so that, while wasm is the active backend, every matmul of
+ * the backward pass is a plain one (explicit `tf.transpose`, no transpose flags): only those reach
+ * XNNPACK on wasm. Other backends keep the stock form (flags are cheaper there). Same values.
+ */
+function installPlainMatMulGradient(): void {
+  if (plainMatMulGradientInstalled) return;
+  plainMatMulGradientInstalled = true;
+  const swap = (x: tf.Tensor): tf.Tensor => tf.transpose(x, x.rank === 2 ? [1, 0] : [0, 2, 1]);
+  const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean): tf.Tensor =>
+    tf.getBackend() === "wasm"
+      ? tf.matMul(tx ? swap(x) : x, ty ? swap(y) : y)
+      : tf.matMul(x, y, tx, ty);
+  tf.registerGradient({
+    kernelName: "BatchMatMul",
+    inputsToSave: ["a", "b"],
+    gradFunc: (dy, saved, attrs) => {
+      const [a, b] = saved;
+      const g = Array.isArray(dy) ? dy[0] : dy;
+      const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+      if (!transposeA && !transposeB) {
+        return { a: () => mm(g, b, false, true), b: () => mm(a, g, true, false) };
+      }
+      if (!transposeA && transposeB) {
+        return { a: () => mm(g, b, false, false), b: () => mm(g, a, true, false) };
+      }
+      if (transposeA && !transposeB) {
+        return { a: () => mm(b, g, false, true), b: () => mm(a, g, false, false) };
+      }
+      return { a: () => mm(b, g, true, true), b: () => mm(g, a, true, true) };
+    },
+  });
+}

@@ -1,0 +1,126 @@
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../lib/backend.ts";
+import { Random } from "../lib/random.ts";
+import {
+  assertArrayAlmostEquals,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+
+// Values of scale 0.5, rounded to 3 decimals: the forward matmuls of wasm (XNNPACK) and cpu sum in
+// different orders, and float32 rounding then differs by ~1e-6 relative; at this scale the
+// gradients stay within the 1e-5 absolute tolerance the comparison asks for.
+function randomValues(rng: Random, shape: number[]): number[] {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Array.from({ length: n }, () => Math.round(rng.normal() * 500) / 1000);
+}
+
+/** Gradients of sum(sin(matMul(matMul(a, b, tA, tB), c))) w.r.t. a, b and c, on the active backend. */
+function chainGradients(
+  values: number[][],
+  shapes: number[][],
+  transposeA: boolean,
+  transposeB: boolean,
+): number[][] {
+  return tf.tidy(() => {
+    const [a, b, c] = values.map((v, i) => tf.tensor(v, shapes[i]));
+    const f = (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) =>
+      tf.sum(tf.sin(tf.matMul(tf.matMul(x, y, transposeA, transposeB), z)));
+    const grads = tf.grads(f)([a, b, c]);
+    return grads.map((g) => Array.from(g.dataSync()));
+  });
+}
+
+Deno.test("matmul-chain gradients are equal on wasm and cpu (all transpose flags, 2-D and batched)", async () => {
+  const rng = new Random(11);
+  for (const batch of [undefined, 3]) {
+    for (const transposeA of [false, true]) {
+      for (const transposeB of [false, true]) {
+        // a · b is [m, n] with inner size k; then · c [n, p].
+        const [m, k, n, p] = [5, 7, 4, 6];
+        const lead = batch === undefined ? [] : [batch];
+        const shapes = [
+          [...lead, ...(transposeA ? [k, m] : [m, k])],
+          [...lead, ...(transposeB ? [n, k] : [k, n])],
+          [...lead, n, p],
+        ];
+        const values = shapes.map((s) => randomValues(rng, s));
+        await initBackend({ backend: "cpu" });
+        const cpu = chainGradients(values, shapes, transposeA, transposeB);
+        const info = await initBackend({ backend: "wasm" });
+        assertEquals(info.backend, "wasm");
+        const wasm = chainGradients(values, shapes, transposeA, transposeB);
+        for (let i = 0; i < 3; i++) {
+          assertArrayAlmostEquals(
+            wasm[i],
+            cpu[i],
+            1e-5,
+            `batch ${batch} tA ${transposeA} tB ${transposeB} input ${i}`,
+          );
+        }
+      }
+    }
+  }
+  await initBackend({ backend: "cpu" });
+});
+
+Deno.test("initBackend returns what was chosen and rejects unknown names", async () => {
+  assertEquals(await initBackend({ backend: "cpu" }), { requested: "cpu", backend: "cpu" });
+  await assertRejects(
+    // @ts-expect-error: testing a bad name
+    () => initBackend({ backend: "tpu" }),
+    RangeError,
+    'Cannot initialise the backend: unknown backend "tpu", expected one of wasm, cpu, webgpu, tensorflow, tensorflow-gpu',
+  );
+});
+
+Deno.test("TREPO_BACKEND selects the backend when none is given", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--no-lock",
+      `import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url)}";
+      console.log(JSON.stringify(await initBackend()));`,
+    ],
+    env: { TREPO_BACKEND: "cpu", NO_COLOR: "1" },
+  }).output();
+  assertStringIncludes(new TextDecoder().decode(out.stdout), '{"requested":"cpu","backend":"cpu"}');
+});
+
+Deno.test("the native tensorflow backend fails with a message saying what to install", async () => {
+  // tfjs-node is not installable on these machines (its install script downloads libtensorflow);
+  // run in a subprocess without the lockfile so that the attempt leaves the project untouched.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--no-lock",
+      `import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url)}";
+      try { await initBackend({ backend: "tensorflow-gpu" }); } catch (e) { console.log(e.message); }`,
+    ],
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assertStringIncludes(
+    text,
+    "Cannot initialise the tensorflow-gpu backend: npm:@tensorflow/tfjs-node-gpu@4.22.0 could not be loaded",
+  );
+  assertStringIncludes(text, "CUDA 11.2 and cuDNN 8.1");
+  assertStringIncludes(text, "deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0");
+});
+
+Deno.test("webgpu without a GPU is refused with a clear error, never a silent software fallback", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      "--no-lock",
+      `import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url)}";
+      try { await initBackend({ backend: "webgpu" }); console.log("selected"); } catch (e) { console.log(e.message); }`,
+    ],
+    env: { NO_COLOR: "1" },
+  }).output();
+  assertStringIncludes(
+    new TextDecoder().decode(out.stdout),
+    "Cannot initialise the webgpu backend:",
+  );
+});
