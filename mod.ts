@@ -30,3 +30,35 @@ export {
   type InitBackendOptions,
 } from "./lib/backend.ts";
 export { Random, type RandomState } from "./lib/random.ts";
+export { policyGradientLoss, type PolicyGradientLossInputs } from "./lib/loss/policy_gradient.ts";
+export {
+  type ClippedSurrogateInputs,
+  clippedSurrogateLoss,
+  type ClippedSurrogateOptions,
+} from "./lib/loss/clipped_surrogate.ts";
+export {
+  KL_ESTIMATORS,
+  type KlEstimator,
+  klPenalty,
+  type KlPenaltyOptions,
+} from "./lib/loss/kl_penalty.ts";
+export { valueLoss, type ValueLossInputs, type ValueLossOptions } from "./lib/loss/value_loss.ts";
+export { entropyFromLogits } from "./lib/loss/entropy.ts";
+export {
+  aggregateLoss,
+  type AggregateLossOptions,
+  AGGREGATION_MODES,
+  type AggregationMode,
+} from "./lib/loss/aggregate.ts";
+export {
+  clipFraction,
+  type ClipFractionInputs,
+  type ClipFractionOptions,
+} from "./lib/metrics/clip_fraction.ts";
+export { approxKl } from "./lib/metrics/approx_kl.ts";
+export { explainedVariance } from "./lib/metrics/explained_variance.ts";
+export {
+  type RewardStats,
+  rewardStats,
+  type RewardStatsOptions,
+} from "./lib/metrics/reward_stats.ts";
