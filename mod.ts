@@ -62,3 +62,25 @@ export {
   rewardStats,
   type RewardStatsOptions,
 } from "./lib/metrics/reward_stats.ts";
+export { baselineAdvantages } from "./lib/advantage/baseline.ts";
+export { broadcastToTokens } from "./lib/advantage/broadcast_to_tokens.ts";
+export {
+  discountedReturns,
+  type DiscountedReturnsOptions,
+} from "./lib/advantage/discounted_returns.ts";
+export {
+  type GeneralizedAdvantages,
+  generalizedAdvantages,
+  type GeneralizedAdvantagesInputs,
+  type GeneralizedAdvantagesOptions,
+} from "./lib/advantage/generalized_advantages.ts";
+export {
+  GROUP_SCALES,
+  groupRelativeAdvantages,
+  type GroupRelativeOptions,
+  type GroupScale,
+} from "./lib/advantage/group_relative.ts";
+export { interpolatePrefixValues } from "./lib/advantage/interpolate_prefix_values.ts";
+export { leaveOneOutAdvantages, type LeaveOneOutOptions } from "./lib/advantage/leave_one_out.ts";
+export { prefixValueAdvantages } from "./lib/advantage/prefix_value.ts";
+export { whiten, type WhitenOptions } from "./lib/advantage/whiten.ts";

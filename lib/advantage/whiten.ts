@@ -1,0 +1,96 @@
+/**
+ * Masked whitening: rescale values to unit variance over the valid entries of a batch.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { checkFinite, checkMask, checkNumber, checkRank, checkSameShape } from "../validate.ts";
+
+/** Options of {@linkcode whiten}. */
+export interface WhitenOptions {
+  /** Delta degrees of freedom of the variance: 1 divides by `n − 1` (default), 0 by `n`. */
+  ddof?: 0 | 1;
+  /** Added to the variance before the square root (default `1e-8`). */
+  epsilon?: number;
+  /**
+   * Subtract the mean (default `true`). When `false` the values are only divided by
+   * `√(var + ε)`: signs are kept and the mean becomes `μ/√(var + ε)`.
+   */
+  shiftMean?: boolean;
+}
+
+/**
+ * Whiten the valid entries of `x` with statistics taken over all valid entries of the batch.
+ *
+ * With `n = Σ m`, `μ = Σ m·x / n` and `σ² = Σ m·(x − μ)² / (n − ddof)`:
+ *
+ * - `shiftMean: true` (default): `y = m · (x − μ) / √(σ² + ε)`
+ * - `shiftMean: false`:          `y = m · x / √(σ² + ε)` (scale only; unlike TRL's
+ *   `masked_whiten(shift_mean=False)`, the mean is not added back)
+ *
+ * Masked positions are 0 in the result and do not enter the statistics.
+ *
+ * Used by PPO (advantage whitening) and optionally to rescale token rewards.
+ *
+ * Preconditions: `x` and `mask` are float32 of the same shape `[B, T]`; `x` finite; mask 0/1 with
+ * more than `ddof` valid entries.
+ *
+ * @param x Values to whiten, float32 `[B, T]`.
+ * @param mask Valid-entry mask, float32 0/1 `[B, T]`.
+ * @param options ddof, epsilon and whether to subtract the mean.
+ * @returns Whitened values, float32 `[B, T]`, 0 at masked positions.
+ * @throws {TypeError} When an argument is not a float32 tensor of rank 2 or the shapes differ.
+ * @throws {RangeError} When an entry of `x` is NaN or infinite, the mask is not 0/1 or has at most
+ * `ddof` valid entries, `epsilon` is negative or `ddof` is neither 0 nor 1.
+ *
+ * @example Three valid entries
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { whiten, type WhitenOptions } from "./whiten.ts";
+ * import { assertArrayAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const x = tf.tensor2d([[1, 2], [3, 100]]);
+ * const mask = tf.tensor2d([[1, 1], [1, 0]]);
+ * // μ = 2, σ² = (1 + 0 + 1) / 2 = 1
+ * const options: WhitenOptions = { epsilon: 0 };
+ * const y = whiten(x, mask, options);
+ * assertArrayAlmostEquals(await y.data(), [-1, 0, 1, 0]);
+ * tf.dispose([x, mask, y]);
+ * ```
+ */
+export function whiten(
+  x: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  options: WhitenOptions = {},
+): tf.Tensor2D {
+  const context = "Cannot whiten values";
+  const values = checkRank(context, "x", x, 2, "[B, T]", "float32");
+  const m = checkRank(context, "mask", mask, 2, "[B, T]", "float32");
+  checkSameShape(context, "x", values, "mask", m);
+  const { ddof = 1, epsilon = 1e-8, shiftMean = true } = options ?? {};
+  if (ddof !== 0 && ddof !== 1) {
+    throw new RangeError(`${context}: ddof must be 0 or 1, got ${ddof}`);
+  }
+  checkNumber(context, "epsilon", epsilon, { min: 0 });
+  if (typeof shiftMean !== "boolean") {
+    throw new TypeError(`${context}: shiftMean must be a boolean, got ${typeof shiftMean}`);
+  }
+  checkMask(context, "mask", m);
+  checkFinite(context, "x", values);
+  let n = 0;
+  for (const v of m.dataSync()) n += v;
+  if (n <= ddof) {
+    throw new RangeError(
+      `${context}: mask must have at least ${ddof + 1} valid entries with ddof ${ddof}, got ${n}`,
+    );
+  }
+  return tf.tidy(() => {
+    const mean = values.mul(m).sum().div(n);
+    const variance = values.sub(mean).square().mul(m).sum().div(n - ddof);
+    const scale = variance.add(epsilon).rsqrt();
+    const shifted = shiftMean ? values.sub(mean) : values;
+    return tf.where(m.equal(1), shifted.mul(scale), 0) as tf.Tensor2D;
+  });
+}
