@@ -84,3 +84,30 @@ export { interpolatePrefixValues } from "./lib/advantage/interpolate_prefix_valu
 export { leaveOneOutAdvantages, type LeaveOneOutOptions } from "./lib/advantage/leave_one_out.ts";
 export { prefixValueAdvantages } from "./lib/advantage/prefix_value.ts";
 export { whiten, type WhitenOptions } from "./lib/advantage/whiten.ts";
+export {
+  clonePolicy,
+  createPolicy,
+  freezePolicy,
+  type Policy,
+  type PolicyConfig,
+  policyWeightSpecs,
+  validatePolicyConfig,
+  type WeightInit,
+  type WeightSpec,
+} from "./lib/policy/transformer.ts";
+export {
+  createValueModel,
+  type ValueModel,
+  valueModelWeightSpecs,
+} from "./lib/policy/value_model.ts";
+export { disposeRollout, type Rollout } from "./lib/sample/rollout.ts";
+export { sample, type SampleOptions } from "./lib/sample/sample.ts";
+export { greedy, type GreedyOptions } from "./lib/sample/greedy.ts";
+export { tokenLogProbs, type TokenLogProbsOptions } from "./lib/sample/token_log_probs.ts";
+export { tokenValues } from "./lib/sample/token_values.ts";
+export {
+  type Continuations,
+  continueFrom,
+  type ContinueFromOptions,
+  type Prefix,
+} from "./lib/sample/continue_from.ts";

@@ -199,7 +199,11 @@ let plainMatMulGradientInstalled = false;
 function installPlainMatMulGradient(): void {
   if (plainMatMulGradientInstalled) return;
   plainMatMulGradientInstalled = true;
-  const swap = (x: tf.Tensor): tf.Tensor => tf.transpose(x, x.rank === 2 ? [1, 0] : [0, 2, 1]);
+  const swap = (x: tf.Tensor): tf.Tensor => {
+    const perm = x.shape.map((_, i) => i);
+    [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+    return tf.transpose(x, perm);
+  };
   const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean): tf.Tensor =>
     tf.getBackend() === "wasm"
       ? tf.matMul(tx ? swap(x) : x, ty ? swap(y) : y)
