@@ -111,3 +111,109 @@ export {
   type ContinueFromOptions,
   type Prefix,
 } from "./lib/sample/continue_from.ts";
+export {
+  type EnumeratedContext,
+  type EnumeratedResponse,
+  type EnumerateOptions,
+  enumerateResponses,
+  type ResponseSpace,
+} from "./lib/theory/enumerate_responses.ts";
+export {
+  flattenGradient,
+  type SequenceContext,
+  type SequencePolicy,
+} from "./lib/theory/sequence_policy.ts";
+export { createTabularPolicy, type TabularPolicyOptions } from "./lib/theory/tabular_policy.ts";
+export { transformerSequencePolicy } from "./lib/theory/transformer_policy.ts";
+export { responseProbabilities, tokenProbabilities } from "./lib/theory/token_probabilities.ts";
+export {
+  greedyResponse,
+  type ResponsePath,
+  sampleCompletion,
+} from "./lib/theory/exact_sampling.ts";
+export {
+  drawTokenRewards,
+  type DrawTokenRewardsOptions,
+  responseReward,
+  rewardToGo,
+  type TokenRewards,
+} from "./lib/theory/token_rewards.ts";
+export { type ExactGradient, exactGradient, exactObjective } from "./lib/theory/exact_objective.ts";
+export { type ExactValues, exactValues } from "./lib/theory/exact_values.ts";
+export {
+  projectCoefficients,
+  type ScoreJacobian,
+  scoreJacobian,
+} from "./lib/theory/score_jacobian.ts";
+export {
+  type EstimationProblem,
+  exactAdvantageEstimator,
+  type GradientEstimator,
+  greedyBaselineEstimator,
+  groupRelativeEstimator,
+  leaveOneOutEstimator,
+  prefixValueEstimator,
+  type PrefixValueEstimatorOptions,
+  rewardToGoEstimator,
+  theoremEstimators,
+  zeroRewardEstimator,
+} from "./lib/theory/estimators.ts";
+export {
+  biasTest,
+  type BiasTestResult,
+  type EstimateSummary,
+  summarizeEstimates,
+} from "./lib/theory/bias_test.ts";
+export {
+  type EstimatorReport,
+  runTheoremCheck,
+  type TheoremCheckOptions,
+  type TheoremCheckResult,
+} from "./lib/theory/theorem_check.ts";
+export { plot, type PlotDisplay, type PlotOptions } from "./lib/report/plot.ts";
+export {
+  formatNumber,
+  table,
+  type TableDisplay,
+  type TableOptions,
+  type TableRow,
+} from "./lib/report/table.ts";
+export {
+  type LiveTraining,
+  liveTraining,
+  type LiveTrainingOptions,
+  type ProgressMode,
+  type StepCallbacks,
+  type StepMetrics,
+  TextProgress,
+  type TextProgressOptions,
+} from "./lib/report/live_training.ts";
+export {
+  type FigureImageOptions,
+  type FigureRenderer,
+  type FigureRendererOptions,
+  figureToImage,
+  findChromium,
+  openFigureRenderer,
+} from "./lib/report/figure_to_image.ts";
+export {
+  type HtmlReportOptions,
+  renderHtmlReport,
+  type ReportSection,
+  writeHtmlReport,
+} from "./lib/report/html_report.ts";
+export {
+  type DataArray,
+  type Datum,
+  type Figure,
+  type Layout,
+  type Trace,
+  validateFigure,
+} from "./lib/report/figure.ts";
+export {
+  type Displayable,
+  isJupyter,
+  jupyterDisplaySymbol,
+  type MediaBundle,
+} from "./lib/report/display.ts";
+export { resetPlotlyInlining } from "./lib/report/plotly_html.ts";

@@ -1,0 +1,53 @@
+import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../lib/backend.ts";
+import { createTabularPolicy } from "../../lib/theory/tabular_policy.ts";
+import { assertAlmostEquals, assertEquals, assertNotEquals, assertThrows } from "@std/assert";
+
+await initBackend({ backend: "cpu" });
+
+const contexts = [{ prompt: [0], prefix: [] }, { prompt: [0], prefix: [1] }];
+
+Deno.test("createTabularPolicy: softmax of its own table, seeded, one row per context", () => {
+  const a = createTabularPolicy({ vocabSize: 3, contexts, seed: 1 });
+  const b = createTabularPolicy({ vocabSize: 3, contexts, seed: 1 });
+  const c = createTabularPolicy({ vocabSize: 3, contexts, seed: 2 });
+  const table = a.variables[0].arraySync() as number[][];
+  assertEquals(b.variables[0].arraySync(), table);
+  assertNotEquals(c.variables[0].arraySync(), table);
+  assertEquals(a.parameterCount, 6);
+  const before = tf.memory().numTensors;
+  const logp = a.logProbs([contexts[1], contexts[0]]);
+  const rows = logp.arraySync();
+  logp.dispose();
+  assertEquals(tf.memory().numTensors, before);
+  [1, 0].forEach((s, i) => {
+    const z = Math.log(table[s].reduce((acc, x) => acc + Math.exp(x), 0));
+    table[s].forEach((x, k) => assertAlmostEquals(rows[i][k], x - z, 1e-5));
+  });
+  [a, b, c].forEach((p) => p.dispose());
+});
+
+Deno.test("createTabularPolicy rejects bad input and unknown contexts", () => {
+  assertThrows(
+    () => createTabularPolicy({ vocabSize: 3, contexts: [contexts[0], contexts[0]], seed: 1 }),
+    TypeError,
+    "Cannot create a tabular policy: context 1 repeats context 0",
+  );
+  assertThrows(
+    () => createTabularPolicy({ vocabSize: 3, contexts: [], seed: 1 }),
+    TypeError,
+    "Cannot create a tabular policy: contexts must be a non-empty array, got an array of length 0",
+  );
+  assertThrows(
+    () => createTabularPolicy({ vocabSize: 3, contexts, seed: 1, scale: -1 }),
+    RangeError,
+    "Cannot create a tabular policy: scale must be at least 0, got -1",
+  );
+  const policy = createTabularPolicy({ vocabSize: 3, contexts, seed: 1 });
+  assertThrows(
+    () => policy.logProbs([{ prompt: [0], prefix: [2] }]),
+    RangeError,
+    "Cannot evaluate the tabular policy: context 0 (prompt [0], prefix [2]) is not in the table",
+  );
+  policy.dispose();
+});

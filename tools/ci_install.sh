@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Install what a clean Debian machine lacks for trepo's report tooling: headless Chromium (figure
+# images, the JupyterLab browser check), Jupyter + nbclient (headless notebook runs), plotly for
+# Python (JupyterLab's renderer for plotly outputs). Idempotent: each step runs only when its
+# tool is missing, so a second run takes about a second.
+#
+#   bash tools/ci_install.sh            # everything
+#   TREPO_SKIP_APT=1 bash tools/ci_install.sh   # pip part only
+#
+# Runs as root on CI (apt-get without sudo); elsewhere it uses sudo for apt-get when available.
+# pip installs into the `python3` on PATH (on these machines it resolves from a local index; on
+# a user's machine from PyPI). Prints one line per step.
+set -euo pipefail
+
+log() { printf 'ci_install: %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else
+    log "need root for: $*"; return 1
+  fi
+}
+
+have_chromium() {
+  command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+    command -v google-chrome >/dev/null 2>&1 || command -v google-chrome-stable >/dev/null 2>&1
+}
+
+apt_updated=0
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -q >/dev/null; apt_updated=1; fi
+  as_root apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# 1. Chromium (Debian package; playwright-core drives it, it never downloads a browser).
+if have_chromium; then
+  log "chromium: present ($(command -v chromium chromium-browser google-chrome google-chrome-stable 2>/dev/null | head -n1))"
+elif [ "${TREPO_SKIP_APT:-0}" = 1 ]; then
+  log "chromium: missing, apt skipped (TREPO_SKIP_APT=1)"
+else
+  log "chromium: installing with apt-get"
+  apt_install chromium fonts-liberation   # fonts are only "recommended"; charts need them
+  have_chromium || { log "chromium: apt-get finished but no chromium on PATH"; exit 1; }
+  log "chromium: installed ($(chromium --version 2>/dev/null | head -n1))"
+fi
+
+# 2. Debian's nbclient for /usr/bin/python3: the notebook runner prefers it (it starts in
+#    ~0.4 s; a pip environment with jupyterlab takes seconds to import nbformat).
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import nbclient, nbformat" 2>/dev/null; then
+  log "python3-nbclient: present"
+elif [ "${TREPO_SKIP_APT:-0}" = 1 ] || ! command -v apt-get >/dev/null 2>&1; then
+  log "python3-nbclient: missing, apt skipped (the runner falls back to python3 + pip nbclient)"
+else
+  log "python3-nbclient: installing with apt-get"
+  apt_install python3-nbclient
+fi
+
+# 3. Python packages: nbclient + nbformat (the runner), jupyterlab (browser check, kernelspec
+#    tools), ipykernel (jupyter's own tooling expects it), plotly (JupyterLab plotly renderer).
+PYTHON="${TREPO_PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  log "python: $PYTHON missing; installing python3 and python3-pip with apt-get"
+  apt_install python3 python3-pip
+fi
+missing=()
+"$PYTHON" -c "import nbclient, nbformat" 2>/dev/null || missing+=(nbclient nbformat)
+"$PYTHON" -c "import jupyterlab" 2>/dev/null || missing+=(jupyterlab)
+"$PYTHON" -c "import ipykernel" 2>/dev/null || missing+=(ipykernel)
+"$PYTHON" -c "import plotly" 2>/dev/null || missing+=(plotly)
+if [ ${#missing[@]} -eq 0 ]; then
+  log "python packages: present (nbclient, nbformat, jupyterlab, ipykernel, plotly)"
+else
+  log "python packages: installing ${missing[*]} with pip"
+  # --retries 0: where only a local index answers, do not spend minutes retrying the others.
+  pip_flags=(--quiet --disable-pip-version-check --retries 0)
+  if ! "$PYTHON" -m pip install "${pip_flags[@]}" "${missing[@]}" 2>/tmp/trepo_pip.log; then
+    # Debian's externally managed Python refuses plain pip installs.
+    if grep -q externally-managed /tmp/trepo_pip.log; then
+      "$PYTHON" -m pip install "${pip_flags[@]}" --break-system-packages "${missing[@]}"
+    else
+      cat /tmp/trepo_pip.log >&2
+      exit 1
+    fi
+  fi
+  "$PYTHON" -c "import nbclient, nbformat, jupyterlab, plotly" ||
+    { log "python packages: still missing after pip"; exit 1; }
+  log "python packages: installed"
+fi
+
+# 4. npm packages for Deno (plotly.js-dist-min, playwright-core, tfjs): prefetch so the Jupyter
+#    kernel never fetches them itself.
+if command -v deno >/dev/null 2>&1; then
+  (cd "$(dirname "$0")/.." && deno install >/dev/null 2>&1) && log "deno install: done" ||
+    log "deno install: failed (run it by hand to see why)"
+fi
