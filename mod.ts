@@ -217,3 +217,139 @@ export {
   type MediaBundle,
 } from "./lib/report/display.ts";
 export { resetPlotlyInlining } from "./lib/report/plotly_html.ts";
+export { type RewardFn, score, type ScoreOptions, type ScoreResult } from "./lib/score/score.ts";
+export {
+  klShapedTokenRewards,
+  type KlShapedTokenRewardsOptions,
+} from "./lib/score/kl_shaped_rewards.ts";
+export { rewardModelFn } from "./lib/score/reward_model.ts";
+export { addition } from "./lib/tasks/addition.ts";
+export { sortDigits } from "./lib/tasks/sort_digits.ts";
+export {
+  createTokenRewardChain,
+  tokenRewardChain,
+  type TokenRewardChainOptions,
+  type TokenRewardChainTask,
+  tokenRewards,
+} from "./lib/tasks/token_reward_chain.ts";
+export { TASK_NAMES, taskByName } from "./lib/tasks/task_by_name.ts";
+export {
+  charTokenizer,
+  type CharTokenizerOptions,
+  type Example,
+  type Task,
+  type Tokenizer,
+} from "./lib/tasks/task.ts";
+export {
+  defaultPolicyConfig,
+  type DefaultPolicyConfigOptions,
+} from "./lib/tasks/default_policy_config.ts";
+export {
+  decodeSafetensors,
+  type DecodeSafetensorsOptions,
+  encodeSafetensors,
+  type SafetensorsData,
+  type SafetensorsDtype,
+  type SafetensorsFile,
+  type SafetensorsTensor,
+} from "./lib/policy/safetensors.ts";
+export {
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointConfig,
+  checkpointFiles,
+  loadCheckpoint,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  type OptimizerWeight,
+  saveCheckpoint,
+  type SaveCheckpointOptions,
+  TREPO_VERSION,
+} from "./lib/policy/checkpoint.ts";
+export {
+  evaluateAccuracy,
+  type EvaluateOptions,
+  type EvaluateResult,
+} from "./lib/algorithms/evaluate.ts";
+export {
+  supervisedFineTune,
+  type SupervisedFineTuneOptions,
+  type SupervisedFineTuneResult,
+  supervisedLoss,
+} from "./lib/algorithms/supervised_fine_tune.ts";
+export {
+  ALGORITHM_NAMES,
+  algorithmByName,
+  ALGORITHMS,
+  type ModelAccount,
+  type StepRecord,
+  train,
+  type TrainOptions,
+  type TrainResult,
+} from "./lib/algorithms/train.ts";
+export {
+  type Algorithm,
+  type AlgorithmName,
+  type ConfigSpec,
+  type FieldSpec,
+  type PolicyLossFn,
+  type PolicyLossInputs,
+  type PolicyUpdateInputs,
+  resolveConfig,
+  RL_CONFIG_SPEC,
+  type RlConfig,
+  type StepBatch,
+  type StepFn,
+  type StepMetrics as AlgorithmStepMetrics,
+  type StepState,
+  updatePolicy,
+} from "./lib/algorithms/step.ts";
+export {
+  applyUpdate,
+  type ApplyUpdateOptions,
+  type UpdateResult,
+} from "./lib/algorithms/update.ts";
+export {
+  defaultGrpoConfig,
+  drGrpo,
+  drGrpoConfig,
+  grpo,
+  type GrpoConfig,
+  grpoStep,
+} from "./lib/algorithms/grpo.ts";
+export { defaultPpoConfig, ppo, type PpoConfig, ppoStep } from "./lib/algorithms/ppo.ts";
+export { defaultRemaxConfig, remax, type RemaxConfig, remaxStep } from "./lib/algorithms/remax.ts";
+export { defaultRlooConfig, rloo, type RlooConfig, rlooStep } from "./lib/algorithms/rloo.ts";
+export {
+  defaultReinforceConfig,
+  reinforce,
+  type ReinforceConfig,
+  reinforceStep,
+} from "./lib/algorithms/reinforce.ts";
+export {
+  defaultTrepoConfig,
+  samplePrefixPositions,
+  trepo,
+  type TrepoConfig,
+  trepoStep,
+} from "./lib/algorithms/trepo.ts";
+export {
+  pushCheckpoint,
+  type PushCheckpointOptions,
+  type PushCheckpointResult,
+} from "./lib/hub/push_checkpoint.ts";
+export { pullCheckpoint, type PullCheckpointOptions } from "./lib/hub/pull_checkpoint.ts";
+export {
+  loadPrompts,
+  type LoadPromptsOptions,
+  parsePrompts,
+  type PromptFields,
+} from "./lib/hub/load_prompts.ts";
+export {
+  extractFinalAnswer,
+  normalizeAnswer,
+  promptTask,
+  type PromptTaskOptions,
+} from "./lib/hub/prompt_task.ts";
+export { checkRepoName, type HubRef, parseHubRef } from "./lib/hub/hub_ref.ts";
+export { HubError, type HubErrorKind } from "./lib/hub/hub_error.ts";
+export { checkpointModelCard, type ModelCardInput } from "./lib/hub/model_card.ts";

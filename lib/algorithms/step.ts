@@ -1,0 +1,417 @@
+/**
+ * What every RL step shares: its signature ({@linkcode StepFn}), the state it works on
+ * ({@linkcode StepState}), the batch it is given ({@linkcode StepBatch}), the description of an
+ * algorithm that `train` runs ({@linkcode Algorithm}), configuration checking, and the policy
+ * update loop (epochs × minibatches of one loss) that every recipe ends with.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Random } from "../random.ts";
+import type { Policy } from "../policy/transformer.ts";
+import type { ValueModel } from "../policy/value_model.ts";
+import { disposeRollout, type Rollout } from "../sample/rollout.ts";
+import { tokenLogProbs } from "../sample/token_log_probs.ts";
+import type { Tokenizer } from "../tasks/task.ts";
+import { type RewardFn, score } from "../score/score.ts";
+import { aggregateLoss, AGGREGATION_MODES, type AggregationMode } from "../loss/aggregate.ts";
+import { klPenalty } from "../loss/kl_penalty.ts";
+import { clipFraction } from "../metrics/clip_fraction.ts";
+import { approxKl } from "../metrics/approx_kl.ts";
+import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
+import { applyUpdate, minibatchPlan, selectRows, selectRowsOf } from "./update.ts";
+
+/** The names of the algorithms `train` knows. */
+export type AlgorithmName = "ppo" | "grpo" | "dr_grpo" | "remax" | "rloo" | "reinforce" | "trepo";
+
+/** Settings every recipe has. Each algorithm's config extends this. */
+export interface RlConfig {
+  /** Distinct prompts per step. */
+  promptsPerStep: number;
+  /** Responses sampled per prompt (G). */
+  groupSize: number;
+  /** Adam learning rate of the policy. */
+  learningRate: number;
+  /** Global gradient-norm clip. */
+  maxGradNorm: number;
+  /** Coefficient β of the KL to the reference policy; 0 holds no reference model. */
+  beta: number;
+  /** Sampling temperature. */
+  temperature: number;
+  /** Passes over each rollout batch. */
+  epochs: number;
+  /** Minibatches per pass. */
+  minibatches: number;
+  /** PPO clip range ε of the ratio (used by the clipped surrogate and the clip metric). */
+  clipEpsilon: number;
+  /** How per-token losses are reduced (see `aggregateLoss`). */
+  aggregation: AggregationMode;
+  /** Most response tokens per sample; 0 uses the task's `maxResponseTokens`. */
+  maxTokens: number;
+}
+
+/** How one config key is checked. */
+export interface FieldSpec {
+  /** The type and kind of value. */
+  kind: "number" | "integer" | "choice";
+  /** Smallest allowed value (numbers). */
+  min?: number;
+  /** Largest allowed value (numbers). */
+  max?: number;
+  /** `min` itself is not allowed. */
+  exclusiveMin?: boolean;
+  /** The allowed strings (choice). */
+  choices?: readonly string[];
+}
+
+/** How every key of a config is checked. */
+export type ConfigSpec<C> = { readonly [K in keyof C]-?: FieldSpec };
+
+/** The checks of the {@linkcode RlConfig} keys. */
+export const RL_CONFIG_SPEC: ConfigSpec<RlConfig> = {
+  promptsPerStep: { kind: "integer", min: 1 },
+  groupSize: { kind: "integer", min: 1 },
+  learningRate: { kind: "number", min: 0, exclusiveMin: true },
+  maxGradNorm: { kind: "number", min: 0, exclusiveMin: true },
+  beta: { kind: "number", min: 0 },
+  temperature: { kind: "number", min: 0, exclusiveMin: true },
+  epochs: { kind: "integer", min: 1 },
+  minibatches: { kind: "integer", min: 1 },
+  clipEpsilon: { kind: "number", min: 0, max: 1, exclusiveMin: true },
+  aggregation: { kind: "choice", choices: AGGREGATION_MODES },
+  maxTokens: { kind: "integer", min: 0 },
+};
+
+/** The models and optimizers one step works on, plus its random stream. */
+export interface StepState<C extends RlConfig = RlConfig> {
+  /** The algorithm's configuration (checked). */
+  readonly config: C;
+  /** The policy being trained (its weights change). */
+  readonly policy: Policy;
+  /** The frozen reference policy for the KL term; present when `config.beta > 0`. */
+  readonly reference?: Policy;
+  /** The value model (PPO only). */
+  readonly valueModel?: ValueModel;
+  /** Adam of the policy, and of the value model when there is one. */
+  readonly optimizers: { readonly policy: tf.Optimizer; readonly value?: tf.Optimizer };
+  /** The stream of every random draw of the step (sampling, positions, minibatch order). */
+  readonly rng: Random;
+  /** The 1-based number of this step (error messages name it). */
+  readonly step: number;
+}
+
+/** The prompts of one step and how to score their responses. */
+export interface StepBatch {
+  /** Distinct prompts; each gets `groupSize` responses. */
+  readonly prompts: readonly string[];
+  /** Encodes prompts and decodes responses. */
+  readonly tokenizer: Tokenizer;
+  /** Reward functions of (prompt, completion); their weighted sum is the response reward. */
+  readonly rewardFns: Readonly<Record<string, RewardFn>>;
+  /** Weights of the reward functions (default 1 each). */
+  readonly rewardWeights?: Readonly<Record<string, number>>;
+  /** Most response tokens per sample (`config.maxTokens`, or the task's budget when that is 0). */
+  readonly maxTokens: number;
+}
+
+/** Metrics of one step, by the anchor names (`reward/mean`, `kl`, `loss/policy`, …). */
+export type StepMetrics = Record<string, number>;
+
+/** The signature every recipe's step has, so that `train` treats them alike. */
+export type StepFn<C extends RlConfig> = (
+  state: StepState<C>,
+  batch: StepBatch,
+) => Promise<StepMetrics>;
+
+/** Everything `train` needs to know about an algorithm. */
+export interface Algorithm<C extends RlConfig = RlConfig> {
+  /** The name used on the command line. */
+  readonly name: AlgorithmName;
+  /** The documented defaults. */
+  readonly defaultConfig: Readonly<C>;
+  /** How each config key is checked. */
+  readonly configSpec: ConfigSpec<C>;
+  /** One RL step (a {@linkcode StepFn}). */
+  step(state: StepState<C>, batch: StepBatch): Promise<StepMetrics>;
+  /** Whether it trains a value model next to the policy (PPO). */
+  readonly usesValueModel: boolean;
+  /** The smallest group size it works with (RLOO and TRePO need 2). */
+  readonly minGroupSize: number;
+}
+
+/**
+ * Merge user settings over an algorithm's defaults and check every key: an unknown key, a value
+ * of the wrong type or one out of range throws an error that names the key.
+ *
+ * @param algorithm The algorithm whose config this is.
+ * @param overrides Settings to change (a plain object; may be `undefined`).
+ * @returns The complete, checked config.
+ * @throws {TypeError} For a value of the wrong type, or overrides that are not an object.
+ * @throws {RangeError} For an unknown key, a value out of range, or a group size the algorithm cannot use.
+ *
+ * @example Unknown keys are refused
+ * ```ts
+ * import { resolveConfig } from "./step.ts";
+ * import { grpo } from "./grpo.ts";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * assertEquals(resolveConfig(grpo, { beta: 0 }).beta, 0);
+ * assertThrows(() => resolveConfig(grpo, { lr: 1 }), RangeError, 'unknown key "lr"');
+ * ```
+ */
+export function resolveConfig<C extends RlConfig>(
+  algorithm: Algorithm<C>,
+  overrides: unknown = {},
+): C {
+  const context = `Cannot configure ${algorithm.name}`;
+  if (overrides === null || typeof overrides !== "object" || Array.isArray(overrides)) {
+    throw new TypeError(`${context}: config must be a plain object, got ${describe(overrides)}`);
+  }
+  const keys = Object.keys(algorithm.defaultConfig);
+  const config = { ...algorithm.defaultConfig } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!keys.includes(key)) {
+      throw new RangeError(
+        `${context}: unknown key "${key}", expected one of ${keys.join(", ")}`,
+      );
+    }
+    if (value === undefined) continue;
+    const spec = (algorithm.configSpec as Record<string, FieldSpec>)[key];
+    const name = `config.${key}`;
+    if (spec.kind === "choice") {
+      checkOneOf(context, name, value, spec.choices ?? []);
+    } else {
+      if (spec.kind === "integer") checkInteger(context, name, value, -Infinity);
+      checkNumber(context, name, value, spec);
+    }
+    config[key] = value;
+  }
+  const checked = config as unknown as C;
+  if (checked.groupSize < algorithm.minGroupSize) {
+    throw new RangeError(
+      `${context}: config.groupSize must be at least ${algorithm.minGroupSize} for ${algorithm.name}, got ${checked.groupSize}`,
+    );
+  }
+  const rows = checked.promptsPerStep * checked.groupSize;
+  if (checked.minibatches > rows) {
+    throw new RangeError(
+      `${context}: config.minibatches must be at most promptsPerStep × groupSize = ${rows}, got ${checked.minibatches}`,
+    );
+  }
+  return checked;
+}
+
+/**
+ * Encode the prompts of a batch.
+ *
+ * @param batch The step's batch.
+ * @returns Token ids of each prompt.
+ */
+export function encodePrompts(batch: StepBatch): number[][] {
+  return batch.prompts.map((p) => batch.tokenizer.encode(p));
+}
+
+/** The scored rewards of a rollout. */
+export interface Scored {
+  /** Response rewards, float32 `[B]` (dispose it). */
+  rewards: tf.Tensor1D;
+  /** The same as numbers. */
+  values: number[];
+}
+
+/**
+ * Score a rollout with the batch's reward functions (`score`), naming the step when a reward
+ * function fails.
+ *
+ * @param state The step's state (for the step number).
+ * @param rollout The responses, `B` rows.
+ * @param batch The batch with the reward functions.
+ * @returns Rewards `[B]` as a tensor and as numbers.
+ * @throws {Error} When a reward function throws or returns a non-finite value.
+ */
+export async function scoreRollout(
+  state: StepState,
+  rollout: Rollout,
+  batch: StepBatch,
+): Promise<Scored> {
+  try {
+    const scored = await score(rollout, batch.tokenizer, { ...batch.rewardFns }, {
+      weights: batch.rewardWeights === undefined ? undefined : { ...batch.rewardWeights },
+    });
+    return { rewards: scored.rewards, values: scored.values };
+  } catch (error) {
+    const message = `Cannot score the responses at step ${state.step}: ${
+      error instanceof Error ? error.message : String(error)
+    }`;
+    if (error instanceof RangeError) throw new RangeError(message, { cause: error });
+    if (error instanceof TypeError) throw new TypeError(message, { cause: error });
+    throw new Error(message, { cause: error });
+  }
+}
+
+/**
+ * Log-probs of the rollout under the reference policy (a constant `[B, T]`), or `undefined` when
+ * the state holds no reference (β = 0).
+ *
+ * @param state The step's state.
+ * @param rollout The responses.
+ * @returns `[B, T]` or `undefined`.
+ */
+export function referenceLogProbs(state: StepState, rollout: Rollout): tf.Tensor2D | undefined {
+  const reference = state.reference;
+  if (reference === undefined) return undefined;
+  return tf.tidy(() =>
+    tokenLogProbs(reference, rollout, { temperature: state.config.temperature })
+  );
+}
+
+/** The constants and the differentiable log-probs one minibatch's loss sees. */
+export interface PolicyLossInputs {
+  /** log π_θ of the minibatch's tokens, `[b, T']`; differentiable. */
+  logProbs: tf.Tensor2D;
+  /** log π_old (the sampler's), `[b, T']`; constant. */
+  oldLogProbs: tf.Tensor2D;
+  /** Token advantages, `[b, T']`; constant. */
+  advantages: tf.Tensor2D;
+  /** Response mask, `[b, T']`. */
+  mask: tf.Tensor2D;
+}
+
+/** A recipe's per-token policy loss `[b, T']` (before the KL term and the aggregation). */
+export type PolicyLossFn = (x: PolicyLossInputs) => tf.Tensor2D;
+
+/** The constants of a policy update. */
+export interface PolicyUpdateInputs {
+  /** Token advantages `[B, T]` (constant; zero at masked positions). */
+  advantages: tf.Tensor2D;
+  /** Reference log-probs `[B, T]`, when the KL term is on. */
+  refLogProbs?: tf.Tensor2D;
+}
+
+/**
+ * The update every recipe ends with: for `epochs` passes, for each of `minibatches` random parts
+ * of the rollout, one Adam step on
+ * `aggregate(ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`
+ * where ℓ is the recipe's per-token loss. Old log-probs are the sampler's (`rollout.logProbs`).
+ * `"token-mean"` and the sequence modes are normalised by the whole batch's token or sequence
+ * count, so that the minibatch losses add up to the full-batch loss; `"constant"` uses
+ * `B × maxTokens` (Dr. GRPO).
+ *
+ * @param state The step's state.
+ * @param rollout The batch of responses.
+ * @param inputs Advantages and reference log-probs (constants).
+ * @param loss The recipe's per-token loss.
+ * @param maxTokens The response budget of the step (for `"constant"`).
+ * @returns `loss/policy` (summed over minibatches, averaged over epochs), `grad_norm` (mean),
+ *   `clip_ratio` (mean), `policy/approx_kl` (drift of the last pass).
+ */
+export async function updatePolicy(
+  state: StepState,
+  rollout: Rollout,
+  inputs: PolicyUpdateInputs,
+  loss: PolicyLossFn,
+  maxTokens: number,
+): Promise<StepMetrics> {
+  const { config, policy } = state;
+  const rows = rollout.lengths.length;
+  const plan = minibatchPlan(rows, config.epochs, config.minibatches, state.rng);
+  const tokenCount = rollout.lengths.reduce((a, b) => a + b, 0);
+  const sequenceCount = rollout.lengths.filter((n) => n > 0).length;
+  const normalizer = config.aggregation === "constant"
+    ? rows * maxTokens
+    : config.aggregation === "token-mean"
+    ? Math.max(1, tokenCount)
+    : config.aggregation === "sequence-mean" || config.aggregation === "sequence-sum"
+    ? Math.max(1, sequenceCount)
+    : undefined;
+  const weights = [...policy.weights.values()];
+  let lossSum = 0;
+  let normSum = 0;
+  let clipSum = 0;
+  let driftSum = 0;
+  for (let i = 0; i < plan.length; i++) {
+    const mbRows = plan[i];
+    const mb = selectRows(rollout, mbRows);
+    const width = mb.tokens.shape[1];
+    const advantages = selectRowsOf(inputs.advantages, mbRows, width);
+    const ref = inputs.refLogProbs === undefined
+      ? undefined
+      : selectRowsOf(inputs.refLogProbs, mbRows, width);
+    let clip = 0;
+    let drift = 0;
+    try {
+      const result = await applyUpdate(state.optimizers.policy, weights, () => {
+        const logProbs = tokenLogProbs(policy, mb, { temperature: config.temperature });
+        const x = { logProbs, oldLogProbs: mb.logProbs, advantages, mask: mb.mask };
+        clip = clipFraction(x, { epsilon: config.clipEpsilon });
+        drift = approxKl(logProbs, mb.logProbs, mb.mask);
+        let perToken = loss(x);
+        if (ref !== undefined && config.beta > 0) {
+          perToken = tf.add(
+            perToken,
+            tf.mul(klPenalty(logProbs, ref, { estimator: "k3" }), config.beta),
+          );
+        }
+        return aggregateLoss(perToken, mb.mask, { mode: config.aggregation, normalizer });
+      }, { maxGradNorm: config.maxGradNorm, what: "the policy", step: state.step });
+      lossSum += result.loss;
+      normSum += result.gradNorm;
+      clipSum += clip;
+      driftSum += drift;
+    } finally {
+      disposeRollout(mb);
+      tf.dispose([advantages, ...(ref === undefined ? [] : [ref])]);
+    }
+  }
+  return {
+    "loss/policy": lossSum / config.epochs,
+    "grad_norm": normSum / plan.length,
+    "clip_ratio": clipSum / plan.length,
+    "policy/approx_kl": driftSum / plan.length,
+  };
+}
+
+/**
+ * Metrics every recipe reports about its rollout: mean response length, a sampled estimate of the
+ * per-token entropy (`−mean log π_old` of the sampled tokens), and the k3 KL of the sampler to the
+ * reference (when there is one).
+ *
+ * @param rollout The responses.
+ * @param refLogProbs Reference log-probs `[B, T]`, or `undefined`.
+ * @returns `response_length/mean`, `entropy`, `kl` (0 without a reference).
+ */
+export async function rolloutMetrics(
+  rollout: Rollout,
+  refLogProbs: tf.Tensor2D | undefined,
+): Promise<StepMetrics> {
+  const [entropy, kl] = tf.tidy(() => {
+    const count = tf.maximum(tf.sum(rollout.mask), 1);
+    const h = tf.div(tf.neg(tf.sum(tf.mul(rollout.logProbs, rollout.mask))), count);
+    const k = refLogProbs === undefined ? tf.scalar(0) : tf.div(
+      tf.sum(tf.mul(klPenalty(rollout.logProbs, refLogProbs, { estimator: "k3" }), rollout.mask)),
+      count,
+    );
+    return [h, k];
+  });
+  const values = [(await entropy.data())[0], (await kl.data())[0]];
+  tf.dispose([entropy, kl]);
+  const lengths = rollout.lengths;
+  return {
+    "response_length/mean": lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length),
+    "entropy": values[0],
+    "kl": values[1],
+  };
+}
+
+/**
+ * The fraction of responses whose advantage is not zero (a response-level advantage `[N]`).
+ *
+ * @param advantages `[N]`.
+ * @returns A number in [0, 1].
+ */
+export async function nonzeroFraction(advantages: tf.Tensor): Promise<number> {
+  const values = await advantages.data();
+  let n = 0;
+  for (const v of values) if (Math.abs(v) > 1e-12) n++;
+  return n / Math.max(1, values.length);
+}

@@ -1,0 +1,400 @@
+/**
+ * `deno run -A lib/cli/train.ts --algorithm grpo --task addition --steps 200`: train a policy with
+ * one RL algorithm on one task, from a supervised warm start (or a checkpoint), writing
+ * `run.json`, `metrics.jsonl` and `checkpoint/` under `--out`.
+ *
+ * `--help` lists every option with its default.
+ *
+ * @module
+ */
+import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
+import { createPolicy, type Policy } from "../policy/transformer.ts";
+import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
+import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
+import { TASK_NAMES, taskByName } from "../tasks/task_by_name.ts";
+import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
+import { ALGORITHM_NAMES, algorithmByName, type StepRecord, train } from "../algorithms/train.ts";
+import { type FieldSpec, resolveConfig } from "../algorithms/step.ts";
+// ---- Hub (lib/hub, helper "hub"): --from-hub pulls a checkpoint, --push-to-hub uploads the result.
+import { parseHubRef } from "../hub/hub_ref.ts";
+import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
+import { pushCheckpoint } from "../hub/push_checkpoint.ts";
+
+/** The command's options (besides the algorithm's config keys). */
+interface Options {
+  algorithm: string;
+  task: string;
+  steps: number;
+  seed: number;
+  out: string | undefined;
+  resume: boolean;
+  fromCheckpoint: string | undefined;
+  fromHub: string | undefined;
+  pushToHub: string | undefined;
+  backend: BackendName;
+  evalEvery: number;
+  evalLimit: number | undefined;
+  checkpointEvery: number;
+  sftSteps: number;
+  sftBatchSize: number;
+  sftLearningRate: number;
+  dModel: number | undefined;
+  layers: number | undefined;
+  quiet: boolean;
+  help: boolean;
+  config: Record<string, unknown>;
+}
+
+const FLAGS: readonly [string, string, string][] = [
+  ["--algorithm NAME", "grpo", `one of ${ALGORITHM_NAMES.join(", ")}`],
+  ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
+  ["--steps N", "200", "total RL steps (a resumed run continues up to N)"],
+  ["--seed N", "0", "seed of the warm start, the sampling and the prompts"],
+  [
+    "--out DIR",
+    "results/<algorithm>-<task>-s<seed>",
+    "where run.json, metrics.jsonl, checkpoint/ go",
+  ],
+  ["--resume", "off", "continue from DIR/checkpoint (bit-identical)"],
+  ["--from-checkpoint DIR", "none", "start from this checkpoint instead of a warm start"],
+  ["--from-hub ORG/NAME[@REV]", "none", "start from a checkpoint on the Hugging Face Hub"],
+  ["--push-to-hub ORG/NAME", "none", "upload the final checkpoint (needs HF_TOKEN)"],
+  ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
+  ["--eval-every N", "20", "greedy eval accuracy every N steps (0: never)"],
+  ["--eval-limit N", "all", "eval on at most N examples"],
+  ["--checkpoint-every N", "50", "checkpoint every N steps (and after the last)"],
+  ["--sft-steps N", "400", "supervised warm-start steps (when not starting from a checkpoint)"],
+  ["--sft-batch-size N", "32", "supervised warm-start batch size"],
+  ["--sft-learning-rate X", "0.003", "supervised warm-start learning rate"],
+  ["--d-model N", "task default", "policy width (fresh policies only)"],
+  ["--layers N", "task default", "policy depth (fresh policies only)"],
+  ["--quiet", "off", "no progress output"],
+  ["--help", "", "this text"],
+];
+
+function usage(): string {
+  const lines = [
+    "Usage: deno run -A lib/cli/train.ts [options] [--<config-key> VALUE ...]",
+    "",
+    "Train a policy with an RL algorithm on a synthetic task.",
+    "",
+    "Options:",
+    ...FLAGS.map(([flag, def, what]) =>
+      `  ${flag.padEnd(28)} ${what}${def === "" ? "" : ` (default: ${def})`}`
+    ),
+    "",
+    "Algorithm config (defaults of the chosen --algorithm; kebab- or camelCase):",
+  ];
+  let name = "grpo";
+  const i = Deno.args.indexOf("--algorithm");
+  if (i >= 0 && Deno.args[i + 1] !== undefined) name = Deno.args[i + 1];
+  try {
+    const algorithm = algorithmByName(name);
+    lines[lines.length - 1] =
+      `Algorithm config (defaults of ${algorithm.name}; kebab- or camelCase):`;
+    for (const [key, value] of Object.entries(algorithm.defaultConfig)) {
+      const spec = (algorithm.configSpec as Record<string, FieldSpec>)[key];
+      const choices = spec.kind === "choice" ? ` (${spec.choices?.join(" | ")})` : "";
+      lines.push(`  --${kebab(key).padEnd(26)} ${JSON.stringify(value)}${choices}`);
+    }
+  } catch {
+    lines.push(`  (unknown --algorithm ${name})`);
+  }
+  return lines.join("\n");
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+function camel(key: string): string {
+  return key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Parse the command line.
+ *
+ * @param args `Deno.args`.
+ * @returns The options.
+ * @throws {RangeError} For an unknown flag or a missing or malformed value.
+ */
+export function parseTrainArgs(args: readonly string[]): Options {
+  const o: Options = {
+    algorithm: "grpo",
+    task: "addition",
+    steps: 200,
+    seed: 0,
+    out: undefined,
+    resume: false,
+    fromCheckpoint: undefined,
+    fromHub: undefined,
+    pushToHub: undefined,
+    backend: "wasm",
+    evalEvery: 20,
+    evalLimit: undefined,
+    checkpointEvery: 50,
+    sftSteps: 400,
+    sftBatchSize: 32,
+    sftLearningRate: 3e-3,
+    dModel: undefined,
+    layers: undefined,
+    quiet: false,
+    help: false,
+    config: {},
+  };
+  const context = "Cannot parse the command line";
+  const raw: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("--")) throw new RangeError(`${context}: unexpected argument "${arg}"`);
+    let [flag, value] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    flag = flag.slice(2);
+    if (["resume", "quiet", "help"].includes(flag)) {
+      (o as unknown as Record<string, boolean>)[flag] = true;
+      continue;
+    }
+    if (value === undefined) {
+      value = args[++i];
+      if (value === undefined || value.startsWith("--")) {
+        throw new RangeError(`${context}: --${flag} needs a value`);
+      }
+    }
+    raw[flag] = value;
+  }
+  const integer = (flag: string, min: number): number => {
+    const n = Number(raw[flag]);
+    if (!Number.isInteger(n) || n < min) {
+      throw new RangeError(`${context}: --${flag} must be an integer ≥ ${min}, got "${raw[flag]}"`);
+    }
+    return n;
+  };
+  const number = (flag: string): number => {
+    const n = Number(raw[flag]);
+    if (raw[flag].trim() === "" || !Number.isFinite(n)) {
+      throw new RangeError(`${context}: --${flag} must be a number, got "${raw[flag]}"`);
+    }
+    return n;
+  };
+  for (const flag of Object.keys(raw)) {
+    switch (flag) {
+      case "algorithm":
+        o.algorithm = raw[flag];
+        break;
+      case "task":
+        o.task = raw[flag];
+        break;
+      case "steps":
+        o.steps = integer(flag, 1);
+        break;
+      case "seed":
+        o.seed = integer(flag, 0);
+        break;
+      case "out":
+        o.out = raw[flag];
+        break;
+      case "from-checkpoint":
+        o.fromCheckpoint = raw[flag];
+        break;
+      case "from-hub":
+        o.fromHub = raw[flag];
+        break;
+      case "push-to-hub":
+        o.pushToHub = raw[flag];
+        break;
+      case "backend":
+        o.backend = raw[flag] as BackendName;
+        break;
+      case "eval-every":
+        o.evalEvery = integer(flag, 0);
+        break;
+      case "eval-limit":
+        o.evalLimit = integer(flag, 1);
+        break;
+      case "checkpoint-every":
+        o.checkpointEvery = integer(flag, 0);
+        break;
+      case "sft-steps":
+        o.sftSteps = integer(flag, 0);
+        break;
+      case "sft-batch-size":
+        o.sftBatchSize = integer(flag, 1);
+        break;
+      case "sft-learning-rate":
+        o.sftLearningRate = number(flag);
+        break;
+      case "d-model":
+        o.dModel = integer(flag, 1);
+        break;
+      case "layers":
+        o.layers = integer(flag, 1);
+        break;
+      default: {
+        // An algorithm config key: a number, or a string for choice keys.
+        const value = raw[flag];
+        const n = Number(value);
+        o.config[camel(flag)] = value.trim() !== "" && Number.isFinite(n) ? n : value;
+      }
+    }
+  }
+  return o;
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return "?";
+  const s = Math.round(seconds);
+  const m = Math.floor(s / 60);
+  return m > 0 ? `${m}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+/** A progress reporter: a bar on a terminal, a line every few steps otherwise. */
+function progress(steps: number, quiet: boolean): (record: StepRecord) => void {
+  const started = performance.now();
+  const tty = Deno.stdout.isTerminal();
+  const every = Math.max(1, Math.round(steps / 20));
+  let accuracy = NaN;
+  let firstStep: number | undefined;
+  const encoder = new TextEncoder();
+  return (record) => {
+    if (quiet) return;
+    if (record["eval/accuracy"] !== undefined) accuracy = record["eval/accuracy"];
+    if (record.step === 0) {
+      console.log(`step 0: eval accuracy ${accuracy.toFixed(3)}`);
+      return;
+    }
+    firstStep ??= record.step - 1;
+    const done = record.step - firstStep;
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = (elapsed / done) * (steps - record.step);
+    const reward = record["reward/mean"] ?? NaN;
+    const acc = Number.isNaN(accuracy) ? "  -  " : accuracy.toFixed(3);
+    const text = `step ${record.step}/${steps}  reward ${reward.toFixed(3)}  acc ${acc}  ` +
+      `${record["time/step_s"].toFixed(2)} s/step  ETA ${formatDuration(eta)}`;
+    if (tty) {
+      const width = 24;
+      const filled = Math.round((record.step / steps) * width);
+      const bar = "█".repeat(filled) + "░".repeat(width - filled);
+      Deno.stdout.writeSync(encoder.encode(`\r\x1b[2K${bar} ${text}`));
+      if (record.step === steps) Deno.stdout.writeSync(encoder.encode("\n"));
+    } else if (record.step % every === 0 || record.step === steps) {
+      console.log(text);
+    }
+  };
+}
+
+/** Run the command. */
+export async function main(args: readonly string[]): Promise<void> {
+  const o = parseTrainArgs(args);
+  if (o.help) {
+    console.log(usage());
+    return;
+  }
+  const algorithm = algorithmByName(o.algorithm);
+  const task = taskByName(o.task);
+  for (const key of Object.keys(o.config)) {
+    if (!Object.hasOwn(algorithm.defaultConfig, key)) {
+      throw new RangeError(
+        `Cannot parse the command line: unknown option --${
+          kebab(key)
+        } (see --help for the options of ${algorithm.name})`,
+      );
+    }
+  }
+  if (!o.resume) resolveConfig(algorithm, o.config); // fail on a bad value before the warm start
+  const out = o.out ?? `results/${algorithm.name}-${task.name}-s${o.seed}`;
+  const sources = [o.resume, o.fromCheckpoint !== undefined, o.fromHub !== undefined].filter(
+    Boolean,
+  ).length;
+  if (sources > 1) {
+    throw new RangeError(
+      "Cannot parse the command line: give at most one of --resume, --from-checkpoint, --from-hub",
+    );
+  }
+  const backend = await initBackend({ backend: o.backend });
+  const log = (line: string) => {
+    if (!o.quiet) console.log(line);
+  };
+  log(
+    `trepo train: ${algorithm.name} on ${task.name}, ${o.steps} steps, seed ${o.seed}, backend ${backend.backend}`,
+  );
+
+  let policy: Policy | undefined;
+  if (!o.resume) {
+    let from = o.fromCheckpoint;
+    // ---- Hub: --from-hub org/name[@revision] (lib/hub).
+    if (o.fromHub !== undefined) {
+      const ref = parseHubRef(o.fromHub);
+      log(`Pulling ${ref.repo}@${ref.revision} from the Hub…`);
+      from = await pullCheckpoint(ref.repo, { revision: ref.revision });
+    }
+    if (from !== undefined) {
+      const loaded = await loadCheckpoint(from);
+      policy = loaded.policy;
+      loaded.valueModel?.dispose();
+      Object.values(loaded.optimizers ?? {}).forEach((opt) => opt.dispose());
+      for (const weights of Object.values(loaded.optimizerWeights ?? {})) {
+        for (const w of weights) w.tensor.dispose();
+      }
+      log(`Starting from the checkpoint ${from}`);
+    } else {
+      const overrides = {
+        seed: o.seed,
+        ...(o.dModel === undefined ? {} : { dModel: o.dModel }),
+        ...(o.layers === undefined ? {} : { layers: o.layers }),
+      };
+      policy = createPolicy(defaultPolicyConfig(task, overrides));
+      if (o.sftSteps > 0) {
+        log(`Supervised warm start: ${o.sftSteps} steps of ${o.sftBatchSize} examples…`);
+        const started = performance.now();
+        const { losses } = await supervisedFineTune(policy, task, {
+          steps: o.sftSteps,
+          batchSize: o.sftBatchSize,
+          learningRate: o.sftLearningRate,
+          seed: o.seed,
+        });
+        log(
+          `  final loss ${losses[losses.length - 1]?.toFixed(4)} (${
+            formatDuration((performance.now() - started) / 1000)
+          })`,
+        );
+        await saveCheckpoint(`${out}/sft`, { policy, tokenizer: task.tokenizer });
+      }
+    }
+  }
+  const result = await train({
+    algorithm,
+    config: o.config,
+    task,
+    policy,
+    steps: o.steps,
+    seed: o.seed,
+    evalEvery: o.evalEvery,
+    evalLimit: o.evalLimit,
+    checkpointEvery: o.checkpointEvery,
+    outDir: out,
+    resume: o.resume,
+    onStep: progress(o.steps, o.quiet),
+  });
+  const accuracy = result.finalAccuracy === undefined
+    ? ""
+    : `, final eval accuracy ${result.finalAccuracy.toFixed(3)}`;
+  log(`Done${accuracy}.`);
+  log(`Results in ${out}/: run.json, metrics.jsonl, checkpoint/`);
+  // ---- Hub: --push-to-hub org/name (lib/hub).
+  if (o.pushToHub !== undefined) {
+    const pushed = await pushCheckpoint(`${out}/checkpoint`, { repo: o.pushToHub });
+    log(`Pushed to ${pushed.url}`);
+  }
+  result.policy.dispose();
+  result.valueModel?.dispose();
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,912 @@
+/**
+ * Saving and loading training checkpoints in a Hugging Face–like directory, atomically.
+ *
+ * ```
+ * <dir>/config.json               format, trepo version, policy (and value-model) config, optimizer hyper-parameters
+ * <dir>/model.safetensors         policy weights by name ("wte", "h0.attn.wqkv", …, "head")
+ * <dir>/value_model.safetensors   optional: value-model weights
+ * <dir>/optimizer.safetensors     optional: optimizer state (iteration count, Adam moments)
+ * <dir>/trainer_state.json        step, metrics, training config, PRNG states: any JSON
+ * <dir>/tokenizer.json            optional: the character vocabulary
+ * ```
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { Random, type RandomState } from "../random.ts";
+import { charTokenizer, type Tokenizer } from "../tasks/task.ts";
+import { describe } from "../validate.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafetensorsFile,
+  type SafetensorsTensor,
+} from "./safetensors.ts";
+import {
+  createPolicy,
+  type Policy,
+  type PolicyConfig,
+  policyWeightSpecs,
+  validatePolicyConfig,
+  type WeightSpec,
+} from "./transformer.ts";
+import { createValueModel, type ValueModel, valueModelWeightSpecs } from "./value_model.ts";
+
+/** The trepo version written into `config.json`. */
+export const TREPO_VERSION = "0.1.0";
+/** The checkpoint layout version written into `config.json`. */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+const FORMAT = "trepo-checkpoint";
+const CONFIG = "config.json";
+const MODEL = "model.safetensors";
+const VALUE_MODEL = "value_model.safetensors";
+const OPTIMIZER = "optimizer.safetensors";
+const TRAINER_STATE = "trainer_state.json";
+const TOKENIZER = "tokenizer.json";
+
+/** What {@linkcode saveCheckpoint} writes. */
+export interface SaveCheckpointOptions {
+  /** The policy; its weights go to `model.safetensors`. */
+  policy: Policy;
+  /** An optional value model (critic); its weights go to `value_model.safetensors`. */
+  valueModel?: ValueModel;
+  /**
+   * Optimizers by name (for example `{ policy: adam, value: adam2 }`); their state (from
+   * `getWeights()`: iteration count and slots such as Adam's moments) goes to
+   * `optimizer.safetensors` and their class and hyper-parameters (`getConfig()`) to `config.json`.
+   * Their slots must belong to weights of `policy` or `valueModel`.
+   */
+  optimizers?: Record<string, tf.Optimizer>;
+  /** PRNG state(s) to resume bit-exactly: one `Random`/`RandomState` or a record of them. */
+  rng?: RandomState | Random | Record<string, RandomState | Random>;
+  /** Anything JSON: step, metrics, training config. Saved in `trainer_state.json`. */
+  state?: Record<string, unknown>;
+  /** An optional character tokenizer, saved as `tokenizer.json`. */
+  tokenizer?: Tokenizer;
+}
+
+/** One named tensor of an optimizer's state, as `tf.Optimizer.getWeights()` returns them. */
+export interface OptimizerWeight {
+  /** The state's name (`"iter"`, or `<variable name>/<slot>`). */
+  name: string;
+  /** The value. */
+  tensor: tf.Tensor;
+}
+
+/** The `config.json` of a checkpoint. */
+export interface CheckpointConfig {
+  /** Always `"trepo-checkpoint"`. */
+  format: string;
+  /** The layout version. */
+  format_version: number;
+  /** The trepo version that wrote it. */
+  trepo_version: string;
+  /** A Hugging Face–style model type. */
+  model_type: string;
+  /** The policy's config. */
+  policy: PolicyConfig;
+  /** The value model's config, when one was saved. */
+  value_model?: PolicyConfig;
+  /** Each saved optimizer's class name and hyper-parameters. */
+  optimizers?: Record<string, { class_name: string; config: Record<string, unknown> }>;
+  /** The files of the checkpoint (`config.json` included). */
+  files: string[];
+  /** Hugging Face–style mirrors of the policy config. */
+  vocab_size: number;
+  /** Width of the residual stream. */
+  n_embd: number;
+  /** Number of blocks. */
+  n_layer: number;
+  /** Attention heads. */
+  n_head: number;
+  /** Longest sequence. */
+  n_positions: number;
+}
+
+/** What {@linkcode loadCheckpoint} returns. The caller owns (and disposes) every tensor in it. */
+export interface LoadedCheckpoint {
+  /** The directory actually read (differs from the one asked for after crash recovery). */
+  dir: string;
+  /** The parsed `config.json`. */
+  config: CheckpointConfig;
+  /** A trainable policy with the saved weights. */
+  policy: Policy;
+  /** The value model, when one was saved. */
+  valueModel?: ValueModel;
+  /**
+   * Each optimizer rebuilt from its class and hyper-parameters, with its state restored
+   * (`setWeights`), ready to continue training `policy` / `valueModel`. Dispose with `dispose()`.
+   */
+  optimizers?: Record<string, tf.Optimizer>;
+  /**
+   * Each optimizer's raw state as `setWeights` takes it (`"iter"` first, then the slots, named
+   * after the NEW variables and ordered for `tf.variableGrads(f, [...weights.values()])`), for
+   * restoring into an optimizer built elsewhere. Separate copies: `tf.dispose` them when done.
+   */
+  optimizerWeights?: Record<string, OptimizerWeight[]>;
+  /** The saved PRNG state(s), as saved. */
+  rng?: RandomState | Record<string, RandomState>;
+  /** The saved trainer state (`{}` when none was given). */
+  state: Record<string, unknown>;
+  /** The tokenizer, when one was saved. */
+  tokenizer?: Tokenizer;
+}
+
+/** Options of {@linkcode loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /** When given, the checkpoint's policy config must equal it. */
+  policyConfig?: PolicyConfig;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Paths
+
+function trimSlashes(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, "");
+  return trimmed === "" ? path.slice(0, 1) : trimmed;
+}
+
+function splitPath(dir: string): { parent: string; base: string } {
+  const path = trimSlashes(dir);
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  if (i < 0) return { parent: ".", base: path };
+  return { parent: i === 0 ? path.slice(0, 1) : path.slice(0, i), base: path.slice(i + 1) };
+}
+
+function join(dir: string, name: string): string {
+  return `${trimSlashes(dir)}/${name}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+let nonceCounter = 0;
+function nonce(): string {
+  nonceCounter++;
+  return `${String(Date.now()).padStart(15, "0")}-${Deno.pid}-${nonceCounter}`;
+}
+
+type LeftoverKind = "partial" | "staged" | "old";
+
+/** Sibling leftovers of interrupted saves, newest first within each kind. */
+async function leftovers(dir: string): Promise<Record<LeftoverKind, string[]>> {
+  const { parent, base } = splitPath(dir);
+  const found: Record<LeftoverKind, string[]> = { partial: [], staged: [], old: [] };
+  try {
+    for await (const entry of Deno.readDir(parent)) {
+      for (const kind of ["partial", "staged", "old"] as const) {
+        if (entry.isDirectory && entry.name.startsWith(`.${base}.${kind}-`)) {
+          found[kind].push(entry.name);
+        }
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  for (const kind of ["partial", "staged", "old"] as const) {
+    found[kind] = found[kind].sort().reverse().map((name) => join(parent, name));
+  }
+  return found;
+}
+
+async function syncPath(path: string): Promise<void> {
+  // Best effort: directories cannot be opened for fsync on every platform.
+  try {
+    const file = await Deno.open(path, { read: true });
+    try {
+      await file.sync();
+    } finally {
+      file.close();
+    }
+  } catch {
+    // ignore
+  }
+}
+
+async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Saving
+
+async function weightsFile(
+  weights: ReadonlyMap<string, tf.Variable>,
+  kind: string,
+): Promise<Uint8Array> {
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const [name, w] of weights) {
+    tensors.set(name, {
+      dtype: "F32",
+      shape: [...w.shape],
+      data: new Float32Array(await w.data() as Float32Array),
+    });
+  }
+  return encodeSafetensors(tensors, { format: "trepo", model: kind });
+}
+
+interface SlotRecord {
+  /** Tensor name inside optimizer.safetensors. */
+  key: string;
+  /** "policy" | "value_model". */
+  model: string;
+  /** The weight's name in the model. */
+  weight: string;
+  /** The slot suffix after the variable name (for example "m", "v"). */
+  slot: string;
+}
+
+async function optimizerFile(
+  optimizers: Record<string, tf.Optimizer>,
+  models: { policy: Policy; valueModel?: ValueModel },
+  context: string,
+): Promise<{
+  bytes: Uint8Array;
+  configs: Record<string, { class_name: string; config: Record<string, unknown> }>;
+}> {
+  const byVariable = new Map<string, { model: string; weight: string }>();
+  for (const [name, v] of models.policy.weights) {
+    byVariable.set(v.name, { model: "policy", weight: name });
+  }
+  if (models.valueModel !== undefined) {
+    for (const [name, v] of models.valueModel.weights) {
+      byVariable.set(v.name, { model: "value_model", weight: name });
+    }
+  }
+  const tensors = new Map<string, SafetensorsTensor>();
+  const layout: Record<string, { iterations: number; slots: SlotRecord[] }> = {};
+  const configs: Record<string, { class_name: string; config: Record<string, unknown> }> = {};
+  for (const [key, optimizer] of Object.entries(optimizers)) {
+    if (
+      typeof optimizer !== "object" || optimizer === null ||
+      typeof (optimizer as tf.Optimizer).getWeights !== "function"
+    ) {
+      throw new TypeError(
+        `${context}: optimizers.${key} must be a tf.Optimizer, got ${describe(optimizer)}`,
+      );
+    }
+    if (key.includes("/")) {
+      throw new RangeError(
+        `${context}: optimizer names must not contain "/", got ${JSON.stringify(key)}`,
+      );
+    }
+    const named = await optimizer.getWeights();
+    const [iter, ...slots] = named;
+    try {
+      const iterations = iter === undefined ? 0 : (await iter.tensor.data())[0];
+      const records: SlotRecord[] = [];
+      for (const [i, { name, tensor }] of slots.entries()) {
+        let match: { varName: string; model: string; weight: string } | undefined;
+        for (const [varName, target] of byVariable) {
+          if (
+            name.startsWith(`${varName}/`) &&
+            (match === undefined || varName.length > match.varName.length)
+          ) {
+            match = { varName, ...target };
+          }
+        }
+        if (match === undefined) {
+          throw new RangeError(
+            `${context}: optimizer "${key}" holds state "${name}" for a variable that is neither a policy nor a value-model weight`,
+          );
+        }
+        const record: SlotRecord = {
+          key: `${key}/${String(i).padStart(5, "0")}`,
+          model: match.model,
+          weight: match.weight,
+          slot: name.slice(match.varName.length + 1),
+        };
+        records.push(record);
+        tensors.set(record.key, {
+          dtype: "F32",
+          shape: [...tensor.shape],
+          data: new Float32Array(await tensor.data() as Float32Array),
+        });
+      }
+      tensors.set(`${key}/iter`, { dtype: "I32", shape: [], data: new Int32Array([iterations]) });
+      layout[key] = { iterations, slots: records };
+      configs[key] = {
+        class_name: optimizer.getClassName(),
+        config: { ...optimizer.getConfig() } as Record<string, unknown>,
+      };
+    } finally {
+      iter?.tensor.dispose(); // a fresh scalar made by getWeights; the slots are the live variables
+    }
+  }
+  const bytes = encodeSafetensors(tensors, { format: "trepo", layout: JSON.stringify(layout) });
+  return { bytes, configs };
+}
+
+function rngStates(
+  rng: SaveCheckpointOptions["rng"],
+  context: string,
+): RandomState | Record<string, RandomState> | undefined {
+  if (rng === undefined) return undefined;
+  const one = (r: unknown, name: string): RandomState => {
+    if (r instanceof Random) return r.state();
+    try {
+      return Random.fromState(r as RandomState).state();
+    } catch {
+      throw new TypeError(
+        `${context}: ${name} must be a Random or a RandomState, got ${describe(r)}`,
+      );
+    }
+  };
+  if (rng instanceof Random || (rng as RandomState).algorithm !== undefined) return one(rng, "rng");
+  const out: Record<string, RandomState> = {};
+  for (const [k, r] of Object.entries(rng as Record<string, unknown>)) out[k] = one(r, `rng.${k}`);
+  return out;
+}
+
+/**
+ * Save a training checkpoint atomically.
+ *
+ * Everything is written into a sibling temporary directory `.<name>.partial-<nonce>`, each file
+ * fsynced; the directory is then renamed `.<name>.staged-<nonce>` (complete), the previous
+ * checkpoint (if any) is renamed aside to `.<name>.old-<nonce>`, the staged one is renamed to
+ * `<dir>`, and the old one is deleted. A crash at any point leaves either the previous or the new
+ * checkpoint loadable. The commit point is the rename of the previous checkpoint aside: while
+ * `<dir>` exists it is what {@linkcode loadCheckpoint} reads; when it is missing (a crash between
+ * the two renames) the staged new one is read, else the old one. Partial directories are ignored,
+ * and every leftover is removed by the next successful save. One writer per directory at a time.
+ *
+ * Used by the training loop of every algorithm (PPO, GRPO, ReMax, RLOO, TRePO) to save and resume.
+ *
+ * Preconditions: `dir` is absent, or a checkpoint, or an empty directory (anything else is
+ * refused rather than replaced); `state` is JSON-serialisable (NaN becomes null).
+ *
+ * @param dir The checkpoint directory.
+ * @param options The policy and optionally a value model, optimizers, PRNG states, trainer state
+ *   and tokenizer.
+ * @throws {TypeError} For a missing policy or state that is not JSON-serialisable.
+ * @throws {Error} When `dir` exists and is not a checkpoint.
+ *
+ * @example Round trip
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * import { createPolicy } from "./transformer.ts";
+ * import { initBackend } from "../backend.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const policy = createPolicy({ vocabSize: 8, dModel: 8, layers: 1, heads: 2, maxLength: 6, seed: 1 });
+ * const dir = await Deno.makeTempDir();
+ * await saveCheckpoint(`${dir}/ckpt`, { policy, state: { step: 3 } });
+ * const loaded = await loadCheckpoint(`${dir}/ckpt`);
+ * assertEquals(loaded.state, { step: 3 });
+ * assertEquals(loaded.policy.weights.get("wte")!.dataSync(), policy.weights.get("wte")!.dataSync());
+ * policy.dispose();
+ * loaded.policy.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions): Promise<void> {
+  const context = `Cannot save the checkpoint ${JSON.stringify(dir)}`;
+  if (typeof dir !== "string" || dir === "") {
+    throw new TypeError(
+      `Cannot save the checkpoint: dir must be a non-empty string, got ${describe(dir)}`,
+    );
+  }
+  const { policy, valueModel, optimizers, tokenizer } = options ?? ({} as SaveCheckpointOptions);
+  if (typeof policy !== "object" || policy === null || !(policy.weights instanceof Map)) {
+    throw new TypeError(`${context}: policy must be a Policy, got ${describe(policy)}`);
+  }
+  if (valueModel !== undefined && !(valueModel?.weights instanceof Map)) {
+    throw new TypeError(`${context}: valueModel must be a ValueModel, got ${describe(valueModel)}`);
+  }
+  // Serialise every JSON part first, so that a bad state fails before anything is written.
+  let trainerState: string;
+  try {
+    trainerState = JSON.stringify(
+      {
+        format_version: CHECKPOINT_FORMAT_VERSION,
+        state: options.state ?? {},
+        rng: rngStates(options.rng, context),
+      },
+      null,
+      2,
+    );
+  } catch (error) {
+    if (error instanceof TypeError && error.message.startsWith(context)) throw error;
+    throw new TypeError(
+      `${context}: state must be JSON-serialisable (${
+        error instanceof Error ? error.message : error
+      })`,
+    );
+  }
+  const files = new Map<string, Uint8Array>();
+  files.set(MODEL, await weightsFile(policy.weights, "policy"));
+  if (valueModel !== undefined) {
+    files.set(VALUE_MODEL, await weightsFile(valueModel.weights, "value_model"));
+  }
+  let optimizerConfigs: CheckpointConfig["optimizers"];
+  if (optimizers !== undefined && Object.keys(optimizers).length > 0) {
+    const { bytes, configs } = await optimizerFile(optimizers, { policy, valueModel }, context);
+    files.set(OPTIMIZER, bytes);
+    optimizerConfigs = configs;
+  }
+  const encoder = new TextEncoder();
+  files.set(TRAINER_STATE, encoder.encode(trainerState + "\n"));
+  if (tokenizer !== undefined) {
+    files.set(
+      TOKENIZER,
+      encoder.encode(
+        JSON.stringify({ type: "char", vocab: tokenizer.vocab, eos: tokenizer.eos }, null, 2) +
+          "\n",
+      ),
+    );
+  }
+  const config: CheckpointConfig = {
+    format: FORMAT,
+    format_version: CHECKPOINT_FORMAT_VERSION,
+    trepo_version: TREPO_VERSION,
+    model_type: "trepo-gpt",
+    policy: { ...policy.config },
+    ...(valueModel !== undefined ? { value_model: { ...valueModel.config } } : {}),
+    ...(optimizerConfigs !== undefined ? { optimizers: optimizerConfigs } : {}),
+    files: [CONFIG, ...files.keys()],
+    vocab_size: policy.config.vocabSize,
+    n_embd: policy.config.dModel,
+    n_layer: policy.config.layers,
+    n_head: policy.config.heads,
+    n_positions: policy.config.maxLength,
+  };
+  files.set(CONFIG, encoder.encode(JSON.stringify(config, null, 2) + "\n"));
+
+  // Refuse to replace something that is not a checkpoint.
+  const target = trimSlashes(dir);
+  if (await exists(target)) {
+    const stat = await Deno.stat(target);
+    let empty = true;
+    if (stat.isDirectory) { for await (const _ of Deno.readDir(target)) empty = false; }
+    if (!stat.isDirectory || (!empty && !(await exists(join(target, CONFIG))))) {
+      throw new Error(
+        `${context}: ${
+          JSON.stringify(target)
+        } exists and is not a checkpoint (no ${CONFIG}); refusing to replace it`,
+      );
+    }
+  }
+  const { parent, base } = splitPath(target);
+  await Deno.mkdir(parent, { recursive: true });
+  const id = nonce();
+  const partial = join(parent, `.${base}.partial-${id}`);
+  const staged = join(parent, `.${base}.staged-${id}`);
+  const old = join(parent, `.${base}.old-${id}`);
+  await Deno.mkdir(partial);
+  try {
+    for (const [name, bytes] of files) await writeSynced(join(partial, name), bytes);
+    await syncPath(partial);
+    await Deno.rename(partial, staged);
+  } catch (error) {
+    await Deno.remove(partial, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  await syncPath(parent);
+  const hadPrevious = await exists(target);
+  if (hadPrevious) await Deno.rename(target, old);
+  await Deno.rename(staged, target);
+  await syncPath(parent);
+  // Clean up: the replaced checkpoint and leftovers of earlier interrupted saves.
+  const left = await leftovers(target);
+  for (const path of [...left.old, ...left.staged, ...left.partial]) {
+    await Deno.remove(path, { recursive: true }).catch(() => {});
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Loading
+
+async function readBytes(path: string, context: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new Error(`${context}: ${path} is missing`);
+    }
+    throw error;
+  }
+}
+
+async function readJson(path: string, context: string): Promise<Record<string, unknown>> {
+  const text = new TextDecoder().decode(await readBytes(path, context));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(
+      `${context}: ${path} is not valid JSON, the file is truncated or corrupt (${
+        error instanceof Error ? error.message : error
+      })`,
+    );
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(`${context}: ${path} must hold a JSON object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+async function readSafetensors(path: string, context: string): Promise<SafetensorsFile> {
+  const bytes = await readBytes(path, context);
+  try {
+    return decodeSafetensors(bytes, { source: path });
+  } catch (error) {
+    throw new Error(`${context}: ${error instanceof Error ? error.message : error}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Check that a weights file holds exactly the weights a config implies (names, shapes, dtype). */
+function checkWeights(
+  file: SafetensorsFile,
+  specs: readonly WeightSpec[],
+  path: string,
+  configPath: string,
+  context: string,
+): void {
+  const expected = new Map(specs.map((s) => [s.name, s.shape]));
+  const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
+  const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));
+  if (missing.length > 0 || extra.length > 0) {
+    throw new Error(
+      `${context}: ${path} does not match ${configPath}: ${
+        [
+          missing.length > 0 ? `missing weights ${missing.map((n) => `"${n}"`).join(", ")}` : "",
+          extra.length > 0 ? `unexpected weights ${extra.map((n) => `"${n}"`).join(", ")}` : "",
+        ].filter((s) => s !== "").join("; ")
+      }`,
+    );
+  }
+  for (const [name, shape] of expected) {
+    const t = file.tensors.get(name)!;
+    if (t.dtype !== "F32") {
+      throw new Error(`${context}: ${path}: weight "${name}" has dtype ${t.dtype}, expected F32`);
+    }
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(
+        `${context}: ${path} does not match ${configPath}: weight "${name}" has shape [${
+          t.shape.join(", ")
+        }] in the file but [${shape.join(", ")}] by the config`,
+      );
+    }
+  }
+}
+
+function assignWeights(weights: ReadonlyMap<string, tf.Variable>, file: SafetensorsFile): void {
+  tf.tidy(() => {
+    for (const [name, v] of weights) {
+      const t = file.tensors.get(name)!;
+      v.assign(tf.tensor(t.data as Float32Array, t.shape, "float32"));
+    }
+  });
+}
+
+/** Where a checkpoint actually is: `dir`, else the newest staged, else the newest old sibling. */
+async function resolveDir(dir: string): Promise<string> {
+  const target = trimSlashes(dir);
+  if (await exists(join(target, CONFIG))) return target;
+  const left = await leftovers(target);
+  for (const candidate of [...left.staged, ...left.old]) {
+    if (await exists(join(candidate, CONFIG))) return candidate;
+  }
+  if (await exists(target)) {
+    throw new Error(`Cannot load the checkpoint: ${join(target, CONFIG)} is missing`);
+  }
+  throw new Error(`Cannot load the checkpoint: ${JSON.stringify(dir)} does not exist`);
+}
+
+function sameConfig(a: PolicyConfig, b: PolicyConfig): boolean {
+  return a.vocabSize === b.vocabSize && a.dModel === b.dModel && a.layers === b.layers &&
+    a.heads === b.heads && a.maxLength === b.maxLength && a.seed === b.seed;
+}
+
+/**
+ * Load a checkpoint written by {@linkcode saveCheckpoint}, validating every file.
+ *
+ * When `<dir>` is missing because a save was interrupted between its renames, the newest complete
+ * sibling (`.<name>.staged-*`, then `.<name>.old-*`) is read instead; half-written
+ * `.<name>.partial-*` directories are ignored. Nothing on disk is changed.
+ *
+ * Optimizer state: tfjs optimizers keep slots by position in the order of the first
+ * `applyGradients` call. The slots are renamed to the new variables and ordered as
+ * `tf.variableGrads(f, [...policy.weights.values()])` orders them, which is how trepo's trainers
+ * call it. Bias corrections are recomputed by tfjs as `β^(t+1)` on restore (the live optimizer
+ * multiplies β in each step), so a resumed Adam step may differ from an uninterrupted one in the
+ * last bits; the weights, moments and iteration count round-trip bit-exactly.
+ *
+ * Used by the training loop to resume, and by the Hub integration.
+ *
+ * @param dir The checkpoint directory.
+ * @param options An expected policy config, checked against `config.json`.
+ * @returns The policy, value model, optimizers, PRNG states, trainer state and tokenizer.
+ * @throws {Error} Naming the file, for a missing, truncated or corrupt file, or weights that do
+ *   not match the config (names or shapes).
+ *
+ * @example Load and check the config
+ * ```ts
+ * import { loadCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * import { createPolicy } from "./transformer.ts";
+ * import { initBackend } from "../backend.ts";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const config = { vocabSize: 8, dModel: 8, layers: 1, heads: 2, maxLength: 6, seed: 1 };
+ * const policy = createPolicy(config);
+ * const dir = await Deno.makeTempDir();
+ * await saveCheckpoint(dir, { policy });
+ * const loaded = await loadCheckpoint(dir, { policyConfig: config });
+ * assertEquals(loaded.config.n_embd, 8);
+ * await assertRejects(() => loadCheckpoint(dir, { policyConfig: { ...config, dModel: 16 } }), Error, "config.json");
+ * policy.dispose();
+ * loaded.policy.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadCheckpoint(
+  dir: string,
+  options: LoadCheckpointOptions = {},
+): Promise<LoadedCheckpoint> {
+  if (typeof dir !== "string" || dir === "") {
+    throw new TypeError(
+      `Cannot load the checkpoint: dir must be a non-empty string, got ${describe(dir)}`,
+    );
+  }
+  const root = await resolveDir(dir);
+  const context = `Cannot load the checkpoint ${JSON.stringify(root)}`;
+  const configPath = join(root, CONFIG);
+  const raw = await readJson(configPath, context);
+  if (raw.format !== FORMAT) {
+    throw new Error(
+      `${context}: ${configPath} has format ${JSON.stringify(raw.format)}, expected "${FORMAT}"`,
+    );
+  }
+  if (typeof raw.format_version !== "number" || raw.format_version > CHECKPOINT_FORMAT_VERSION) {
+    throw new Error(
+      `${context}: ${configPath} has format_version ${raw.format_version}, this trepo reads up to ${CHECKPOINT_FORMAT_VERSION}`,
+    );
+  }
+  const config = raw as unknown as CheckpointConfig;
+  const policyConfig = validatePolicyConfig(
+    config.policy,
+    `${context}: ${configPath} has an invalid policy config`,
+  );
+  if (options.policyConfig !== undefined && !sameConfig(policyConfig, options.policyConfig)) {
+    throw new Error(
+      `${context}: the policy config in ${configPath} (${
+        JSON.stringify(policyConfig)
+      }) does not match the expected ${JSON.stringify(options.policyConfig)}`,
+    );
+  }
+  const listed = Array.isArray(config.files) ? config.files : [CONFIG, MODEL, TRAINER_STATE];
+  const modelPath = join(root, MODEL);
+  const modelFile = await readSafetensors(modelPath, context);
+  checkWeights(modelFile, policyWeightSpecs(policyConfig), modelPath, configPath, context);
+  let valueFile: SafetensorsFile | undefined;
+  let valueConfig: PolicyConfig | undefined;
+  if (config.value_model !== undefined || listed.includes(VALUE_MODEL)) {
+    valueConfig = validatePolicyConfig(
+      config.value_model as PolicyConfig,
+      `${context}: ${configPath} has an invalid value_model config`,
+    );
+    const path = join(root, VALUE_MODEL);
+    valueFile = await readSafetensors(path, context);
+    checkWeights(valueFile, valueModelWeightSpecs(valueConfig), path, configPath, context);
+  }
+  let optimizerFile: SafetensorsFile | undefined;
+  if (listed.includes(OPTIMIZER)) {
+    optimizerFile = await readSafetensors(join(root, OPTIMIZER), context);
+  }
+  const trainerPath = join(root, TRAINER_STATE);
+  const trainer = await readJson(trainerPath, context);
+  let tokenizer: Tokenizer | undefined;
+  if (listed.includes(TOKENIZER)) {
+    const path = join(root, TOKENIZER);
+    const t = await readJson(path, context);
+    const vocab = t.vocab;
+    if (t.type !== "char" || t.eos !== 0 || !Array.isArray(vocab) || vocab.length < 2) {
+      throw new Error(`${context}: ${path} is not a character tokenizer with EOS id 0`);
+    }
+    tokenizer = charTokenizer(vocab.slice(1) as string[], { eosToken: String(vocab[0]) });
+  }
+
+  // Everything validated: build the models.
+  const policy = createPolicy(policyConfig);
+  assignWeights(policy.weights, modelFile);
+  let valueModel: ValueModel | undefined;
+  if (valueFile !== undefined && valueConfig !== undefined) {
+    valueModel = createValueModel(valueConfig);
+    assignWeights(valueModel.weights, valueFile);
+  }
+  const result: LoadedCheckpoint = {
+    dir: root,
+    config,
+    policy,
+    state: (trainer.state ?? {}) as Record<string, unknown>,
+  };
+  if (valueModel !== undefined) result.valueModel = valueModel;
+  if (trainer.rng !== undefined) {
+    result.rng = trainer.rng as RandomState | Record<string, RandomState>;
+  }
+  if (tokenizer !== undefined) result.tokenizer = tokenizer;
+  if (optimizerFile !== undefined) {
+    try {
+      const weights = optimizerWeightsFrom(
+        optimizerFile,
+        { policy, valueModel },
+        join(root, OPTIMIZER),
+        context,
+      );
+      result.optimizerWeights = weights;
+      result.optimizers = await rebuildOptimizers(
+        weights,
+        config.optimizers ?? {},
+        context,
+        configPath,
+      );
+    } catch (error) {
+      policy.dispose();
+      valueModel?.dispose();
+      tf.dispose(Object.values(result.optimizerWeights ?? {}).flat().map((w) => w.tensor));
+      throw error;
+    }
+  }
+  return result;
+}
+
+function optimizerWeightsFrom(
+  file: SafetensorsFile,
+  models: { policy: Policy; valueModel?: ValueModel },
+  path: string,
+  context: string,
+): Record<string, OptimizerWeight[]> {
+  let layout: Record<string, { iterations: number; slots: SlotRecord[] }>;
+  try {
+    layout = JSON.parse(file.metadata.layout ?? "");
+  } catch {
+    throw new Error(`${context}: ${path} has no valid "layout" metadata`);
+  }
+  const out: Record<string, OptimizerWeight[]> = {};
+  for (const [key, { slots }] of Object.entries(layout)) {
+    const iter = file.tensors.get(`${key}/iter`);
+    if (iter === undefined || iter.dtype !== "I32" || iter.data.length !== 1) {
+      throw new Error(`${context}: ${path} is missing the iteration count "${key}/iter"`);
+    }
+    // Resolve each slot's new variable, and check that slot lists line up.
+    const entries = slots.map((record) => {
+      const model = record.model === "policy" ? models.policy : models.valueModel;
+      const variable = model?.weights.get(record.weight);
+      const t = file.tensors.get(record.key);
+      if (variable === undefined || t === undefined) {
+        throw new Error(
+          `${context}: ${path} does not match the models: optimizer "${key}" has state for ${record.model} weight "${record.weight}"`,
+        );
+      }
+      if (
+        t.shape.length !== variable.shape.length || t.shape.some((d, i) => d !== variable.shape[i])
+      ) {
+        throw new Error(
+          `${context}: ${path}: optimizer "${key}" state "${record.key}" has shape [${
+            t.shape.join(", ")
+          }] but weight "${record.weight}" has shape [${variable.shape.join(", ")}]`,
+        );
+      }
+      return { record, variable, t };
+    });
+    // The saved slots form K lists over the same n variables, in the optimizer's order.
+    const firstSlot = entries[0]?.record.slot;
+    const n = entries.findIndex((e, i) => i > 0 && e.record.slot !== firstSlot);
+    const perList = n < 0 ? entries.length : n;
+    if (perList > 0 && entries.length % perList !== 0) {
+      throw new Error(`${context}: ${path}: optimizer "${key}" has slot lists of unequal length`);
+    }
+    const order = orderOfKeys(entries.slice(0, perList).map((e) => e.variable.name));
+    const named: OptimizerWeight[] = [{
+      name: "iter",
+      tensor: tf.scalar(iter.data[0], "int32"),
+    }];
+    for (let list = 0; perList > 0 && list < entries.length / perList; list++) {
+      const block = entries.slice(list * perList, (list + 1) * perList);
+      for (const j of order) {
+        const e = block[j];
+        named.push({
+          name: `${e.variable.name}/${e.record.slot}`,
+          tensor: tf.tensor(e.t.data as Float32Array, e.t.shape, "float32"),
+        });
+      }
+    }
+    out[key] = named;
+  }
+  return out;
+}
+
+/** The permutation that `Object.keys` applies to keys inserted in the given order. */
+function orderOfKeys(names: string[]): number[] {
+  const index: Record<string, number> = {};
+  names.forEach((name, i) => (index[name] = i));
+  return Object.keys(index).map((name) => index[name]);
+}
+
+async function rebuildOptimizers(
+  weights: Record<string, OptimizerWeight[]>,
+  configs: NonNullable<CheckpointConfig["optimizers"]>,
+  context: string,
+  configPath: string,
+): Promise<Record<string, tf.Optimizer>> {
+  const out: Record<string, tf.Optimizer> = {};
+  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
+  for (const [key, named] of Object.entries(weights)) {
+    const saved = configs[key];
+    const entry = saved === undefined ? undefined : registry[saved.class_name];
+    if (saved === undefined || entry === undefined) {
+      throw new Error(
+        `${context}: ${configPath} does not name a known optimizer class for "${key}", got ${
+          JSON.stringify(saved?.class_name)
+        }`,
+      );
+    }
+    const [cls, fromConfig] = entry;
+    const optimizer = fromConfig(
+      cls,
+      saved.config as tf.serialization.ConfigDict,
+    ) as unknown as tf.Optimizer;
+    // setWeights wraps each tensor in a new variable sharing its data; pass copies so that the
+    // caller's optimizerWeights stay independent.
+    const copies = named.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
+    await optimizer.setWeights(copies);
+    tf.dispose(copies.map((c) => c.tensor));
+    out[key] = optimizer;
+  }
+  return out;
+}
+
+/**
+ * The files of a checkpoint, as paths (`<dir>/config.json`, `<dir>/model.safetensors`, …), in
+ * the order `config.json` lists them. Follows the same crash recovery as
+ * {@linkcode loadCheckpoint}. Used by the Hub integration to upload a checkpoint.
+ *
+ * @param dir The checkpoint directory.
+ * @returns The paths of the checkpoint's files.
+ * @throws {Error} When there is no checkpoint or its `config.json` is unreadable.
+ *
+ * @example
+ * ```ts
+ * import { checkpointFiles, saveCheckpoint } from "./checkpoint.ts";
+ * import { createPolicy } from "./transformer.ts";
+ * import { initBackend } from "../backend.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const policy = createPolicy({ vocabSize: 8, dModel: 8, layers: 1, heads: 2, maxLength: 6, seed: 1 });
+ * const dir = await Deno.makeTempDir();
+ * await saveCheckpoint(dir, { policy });
+ * const files = (await checkpointFiles(dir)).map((p) => p.slice(dir.length + 1));
+ * assertEquals(files, ["config.json", "model.safetensors", "trainer_state.json"]);
+ * policy.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function checkpointFiles(dir: string): Promise<string[]> {
+  const root = await resolveDir(dir);
+  const context = `Cannot list the checkpoint ${JSON.stringify(root)}`;
+  const config = await readJson(join(root, CONFIG), context);
+  const files = Array.isArray(config.files)
+    ? config.files as string[]
+    : [CONFIG, MODEL, TRAINER_STATE];
+  return files.map((name) => join(root, name));
+}

@@ -1,0 +1,310 @@
+/**
+ * The training loop: files it writes, bit-identical resume, and every bad input.
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { initBackend } from "../../lib/backend.ts";
+import { createPolicy, type Policy } from "../../lib/policy/transformer.ts";
+import { defaultPolicyConfig } from "../../lib/tasks/default_policy_config.ts";
+import { addition } from "../../lib/tasks/addition.ts";
+import { algorithmByName, type StepRecord, train } from "../../lib/algorithms/train.ts";
+
+await initBackend({ backend: "wasm" });
+
+function tinyPolicy(seed = 4): Policy {
+  return createPolicy(defaultPolicyConfig(addition, { dModel: 16, layers: 1, heads: 2, seed }));
+}
+
+function weightsOf(policy: Policy): number[][] {
+  return [...policy.weights.values()].map((w) => [...w.dataSync()]);
+}
+
+async function readLines(path: string): Promise<StepRecord[]> {
+  const text = await Deno.readTextFile(path);
+  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+function withoutTimes(records: StepRecord[]): Record<string, number>[] {
+  return records.map((r) =>
+    Object.fromEntries(Object.entries(r).filter(([k]) => !k.startsWith("time/")))
+  );
+}
+
+const SMALL = { promptsPerStep: 2, maxTokens: 4 };
+
+for (
+  const [algorithm, config] of [
+    ["ppo", { ...SMALL, epochs: 2, minibatches: 2 }],
+    ["grpo", { ...SMALL, groupSize: 4, epochs: 2, minibatches: 2 }],
+    ["trepo", { ...SMALL, groupSize: 2, positions: 2, continuations: 2 }],
+  ] as const
+) {
+  Deno.test(`${algorithm}: 4 steps straight = 2 steps, then a fresh train call resuming for 2 more (bit-identical)`, async () => {
+    const straightDir = await Deno.makeTempDir();
+    const resumedDir = await Deno.makeTempDir();
+    // A dense reward (share of "1" characters), so that every step moves the weights.
+    const rewardFns = {
+      ones: (_p: string, c: string) => [...c].filter((x) => x === "1").length / 4,
+    };
+    const common = { algorithm, config, task: "addition", seed: 7, evalEvery: 2, evalLimit: 20 };
+    const straight = tinyPolicy();
+    const initial = weightsOf(straight);
+    const a = await train({
+      ...common,
+      rewardFns,
+      policy: straight,
+      steps: 4,
+      outDir: straightDir,
+    });
+    assert(weightsOf(straight).some((w, i) => w.some((v, j) => v !== initial[i][j])));
+    a.valueModel?.dispose();
+    const first = tinyPolicy();
+    const b = await train({
+      ...common,
+      rewardFns,
+      policy: first,
+      steps: 2,
+      outDir: resumedDir,
+      checkpointEvery: 2,
+    });
+    b.valueModel?.dispose();
+    first.dispose();
+    const tensors = tf.memory().numTensors;
+    // A fresh call: no policy given, everything comes from the checkpoint.
+    const c = await train({
+      algorithm,
+      task: "addition",
+      rewardFns,
+      steps: 4,
+      outDir: resumedDir,
+      resume: true,
+    });
+    assertEquals(weightsOf(c.policy), weightsOf(straight));
+    if (a.valueModel !== undefined || c.valueModel !== undefined) {
+      assert(c.valueModel !== undefined);
+    }
+    assertEquals(c.records.map((r) => r.step), [3, 4]);
+    const straightLines = await readLines(`${straightDir}/metrics.jsonl`);
+    const resumedLines = await readLines(`${resumedDir}/metrics.jsonl`);
+    assertEquals(straightLines.map((r) => r.step), [0, 1, 2, 3, 4]);
+    assertEquals(withoutTimes(resumedLines), withoutTimes(straightLines));
+    c.policy.dispose();
+    c.valueModel?.dispose();
+    assertEquals(tf.memory().numTensors, tensors);
+    straight.dispose();
+    await Deno.remove(straightDir, { recursive: true });
+    await Deno.remove(resumedDir, { recursive: true });
+  });
+}
+
+Deno.test("train writes run.json with the models held and one metrics line per step", async () => {
+  const dir = await Deno.makeTempDir();
+  const policy = tinyPolicy();
+  const seen: number[] = [];
+  const result = await train({
+    algorithm: "ppo",
+    config: SMALL,
+    task: addition,
+    policy,
+    steps: 2,
+    outDir: dir,
+    onStep: (r) => {
+      seen.push(r.step);
+    },
+  });
+  const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+  assertEquals(run.algorithm, "ppo");
+  assertEquals(
+    run.models.map((m: { role: string }) => m.role),
+    ["policy", "reference", "value", "reward"],
+  );
+  assertEquals(run.models[0].parameters, policy.parameterCount);
+  assertEquals(run.models[1].parameters, policy.parameterCount);
+  assertGreater(run.models[2].parameters, 0);
+  const lines = await readLines(`${dir}/metrics.jsonl`);
+  assertEquals(lines.map((l) => l.step), [1, 2]);
+  assertEquals(seen, [1, 2]);
+  for (
+    const key of [
+      "reward/mean",
+      "reward/std",
+      "kl",
+      "clip_ratio",
+      "entropy",
+      "loss/policy",
+      "loss/value",
+      "grad_norm",
+      "response_length/mean",
+      "time/sample_s",
+      "time/train_s",
+      "tokens/generated",
+      "time/step_s",
+    ]
+  ) {
+    assert(key in lines[0], `metric ${key} missing`);
+  }
+  await Deno.stat(`${dir}/checkpoint/model.safetensors`);
+  await Deno.stat(`${dir}/checkpoint/value_model.safetensors`);
+  await Deno.stat(`${dir}/reference/model.safetensors`);
+  result.valueModel?.dispose();
+  policy.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train with beta 0 holds no reference model", async () => {
+  const policy = tinyPolicy();
+  const result = await train({
+    algorithm: "grpo",
+    config: { ...SMALL, groupSize: 2, beta: 0 },
+    task: addition,
+    policy,
+    steps: 1,
+  });
+  assertEquals(result.models.map((m) => m.role), ["policy", "reward"]);
+  policy.dispose();
+});
+
+Deno.test("train refuses unknown algorithm and task names, listing the valid ones", async () => {
+  const policy = tinyPolicy();
+  await assertRejects(
+    () => train({ algorithm: "dpo", task: "addition", policy, steps: 1 }),
+    RangeError,
+    'Cannot find the algorithm: unknown algorithm "dpo", expected one of "ppo", "grpo", "dr_grpo", "remax", "rloo", "reinforce", "trepo"',
+  );
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "multiplication", policy, steps: 1 }),
+    RangeError,
+    'unknown task "multiplication", expected one of "addition"',
+  );
+  assertEquals(algorithmByName("dr-grpo").name, "dr_grpo");
+  policy.dispose();
+});
+
+Deno.test("train refuses bad steps, config values and group sizes, naming the key", async () => {
+  const policy = tinyPolicy();
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "addition", policy, steps: 0 }),
+    RangeError,
+    "Cannot train: steps must be at least 1, got 0",
+  );
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "addition", policy, steps: 1.5 }),
+    TypeError,
+    "Cannot train: steps must be an integer, got 1.5",
+  );
+  await assertRejects(
+    () =>
+      train({ algorithm: "grpo", task: "addition", policy, steps: 1, config: { beta: "high" } }),
+    TypeError,
+    'Cannot configure grpo: config.beta must be a finite number, got "high"',
+  );
+  await assertRejects(
+    () =>
+      train({ algorithm: "grpo", task: "addition", policy, steps: 1, config: { clipEpsilon: 2 } }),
+    RangeError,
+    "config.clipEpsilon must be at most 1, got 2",
+  );
+  await assertRejects(
+    () =>
+      train({ algorithm: "rloo", task: "addition", policy, steps: 1, config: { groupSize: 1 } }),
+    RangeError,
+    "config.groupSize must be at least 2 for rloo, got 1",
+  );
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "addition", steps: 1 }),
+    TypeError,
+    "Cannot train: a policy is required unless resuming",
+  );
+  policy.dispose();
+});
+
+Deno.test("train --resume without a checkpoint says where it looked", async () => {
+  const dir = await Deno.makeTempDir();
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "addition", steps: 2, outDir: dir, resume: true }),
+    Error,
+    `Cannot resume training: no checkpoint in ${dir}/checkpoint`,
+  );
+  await assertRejects(
+    () => train({ algorithm: "grpo", task: "addition", steps: 2, resume: true }),
+    TypeError,
+    "Cannot resume training: outDir is required",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a reward function returning NaN stops training with the prompt and completion; no checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const policy = tinyPolicy();
+  const error = await assertRejects(
+    () =>
+      train({
+        algorithm: "grpo",
+        config: { ...SMALL, groupSize: 2 },
+        task: addition,
+        policy,
+        steps: 3,
+        outDir: dir,
+        checkpointEvery: 1,
+        rewardFns: { broken: () => NaN },
+      }),
+    RangeError,
+    'Cannot score the responses at step 1: Cannot score rollout: reward function "broken" must return a finite number, got NaN for row 0 (prompt',
+  );
+  assertStringIncludes(error.message, "completion");
+  await assertRejects(() => Deno.stat(`${dir}/checkpoint`), Deno.errors.NotFound);
+  assertEquals(await Deno.readTextFile(`${dir}/metrics.jsonl`), "");
+  policy.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a reward function that throws stops training at that step with the prompt", async () => {
+  const policy = tinyPolicy();
+  let calls = 0;
+  await assertRejects(
+    () =>
+      train({
+        algorithm: "rloo",
+        config: { ...SMALL, groupSize: 2 },
+        task: addition,
+        policy,
+        steps: 3,
+        rewardFns: {
+          flaky: (p) => {
+            if (++calls > 4) throw new Error("judge unavailable");
+            return p.length > 0 ? 1 : 0;
+          },
+        },
+      }),
+    Error,
+    'Cannot score the responses at step 2: Cannot score rollout: reward function "flaky" threw for row 0 (prompt',
+  );
+  policy.dispose();
+});
+
+Deno.test("a non-finite loss stops training with the step number and leaves the weights unchanged", async () => {
+  const policy = tinyPolicy();
+  const before = weightsOf(policy);
+  await assertRejects(
+    () =>
+      train({
+        algorithm: "reinforce",
+        config: { promptsPerStep: 2, maxTokens: 4 },
+        task: addition,
+        policy,
+        steps: 2,
+        // Finite, but −A·logπ overflows float32.
+        rewardFns: { huge: () => 3e38 },
+      }),
+    RangeError,
+    "Cannot update the policy at step 1: the loss is Infinity; the weights were left unchanged",
+  );
+  assertEquals(weightsOf(policy), before);
+  policy.dispose();
+});
