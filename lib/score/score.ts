@@ -31,6 +31,10 @@ export interface ScoreResult {
    * (population standard deviation) of the combined reward.
    */
   metrics: Record<string, number>;
+  /** The decoded prompt of each row, as the reward functions saw it (length `B`). */
+  prompts: string[];
+  /** The decoded completion of each row (EOS stripped), as the reward functions saw it. */
+  completions: string[];
 }
 
 /**
@@ -200,7 +204,7 @@ export async function score(
   const average = mean(values);
   metrics["reward/mean"] = average;
   metrics["reward/std"] = Math.sqrt(mean(values.map((v) => (v - average) ** 2)));
-  return { rewards: tf.tensor1d(values), values, metrics };
+  return { rewards: tf.tensor1d(values), values, metrics, prompts, completions };
 }
 
 function mean(xs: readonly number[]): number {

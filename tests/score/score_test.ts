@@ -51,6 +51,8 @@ Deno.test("matches hand-computed rewards and metrics", async () => {
   });
   assertEquals(tf.memory().numTensors, before + 1);
   assertEquals(seen, ["1+1=|2", "1+1=|11", "2+1=|3", "2+1=|333"]);
+  assertEquals(result.prompts, ["1+1=", "1+1=", "2+1=", "2+1="]);
+  assertEquals(result.completions, ["2", "11", "3", "333"]);
   assertArrayAlmostEquals(result.values, [0.8, -0.4, 0.8, -0.6], 1e-12);
   assertArrayAlmostEquals(await result.rewards.data(), [0.8, -0.4, 0.8, -0.6], 1e-7);
   assertEquals(result.rewards.shape, [4]);
