@@ -353,3 +353,8 @@ export {
 export { checkRepoName, type HubRef, parseHubRef } from "./lib/hub/hub_ref.ts";
 export { HubError, type HubErrorKind } from "./lib/hub/hub_error.ts";
 export { checkpointModelCard, type ModelCardInput } from "./lib/hub/model_card.ts";
+export {
+  setTypedKernels,
+  type TypedKernelMode,
+  useTypedKernels,
+} from "./lib/policy/causal_attention.ts";

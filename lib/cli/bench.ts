@@ -15,6 +15,7 @@ import { Random } from "../random.ts";
 import { createPolicy, type Policy, type PolicyConfig } from "../policy/transformer.ts";
 import { sample } from "../sample/sample.ts";
 import { disposeRollout } from "../sample/rollout.ts";
+import { setTypedKernels } from "../policy/causal_attention.ts";
 
 /** The benchmark's results (the content of `results/bench.json`). */
 export interface BenchResult {
@@ -24,6 +25,8 @@ export interface BenchResult {
   cores: number;
   /** Whether `--quick` was given. */
   quick: boolean;
+  /** 1, 5 and 15-minute load averages at the end of the run (the machine is shared). */
+  loadAverage: number[];
   /** Sampling throughput: B = 64 responses, 8-token prompts, 16 new tokens. */
   sampling: {
     batch: number;
@@ -33,6 +36,8 @@ export interface BenchResult {
     tokensPerSecond: number;
     tokensPerSecondNoCache: number;
     speedup: number;
+    /** Cached, with the typed-array kernels off (every op a tfjs op: the previous path). */
+    tokensPerSecondTfjsOps: number;
   };
   /** One Adam step of the reference model (vocab 64, d 128, 2 layers, 4 heads, L 64, B 16). */
   trainStep: {
@@ -53,6 +58,11 @@ export interface BenchResult {
     peakMatmulGflopsCpu: number;
     /** `gflopsCpu / peakMatmulGflopsCpu`. */
     fractionOfPeakCpu: number;
+    /**
+     * The same step with the typed-array kernels off (attention, LayerNorm and embedding gradient
+     * as tfjs ops: the previous path), timed in the same run, alternating with the measured steps.
+     */
+    tfjsOps: { ms: number; cpuMs: number; fractionOfPeak: number; fractionOfPeakCpu: number };
   };
 }
 
@@ -221,9 +231,24 @@ export async function runBench(
   const policy = createPolicy(REFERENCE_CONFIG);
   const cached = await samplingThroughput(policy, true, quick ? 2 : 5);
   const naive = await samplingThroughput(policy, false, quick ? 1 : 3);
+  const previous = setTypedKernels("off");
+  const tfjsOps = await samplingThroughput(policy, true, quick ? 1 : 3);
+  setTypedKernels(previous);
   const [batch, sequence] = [16, 64];
   const peak1 = await matmulPeakGflops(512, quick ? 8 : 20);
-  const times = await timeTrainSteps(policy, batch, sequence, quick ? 4 : 10);
+  // Alternate rounds of the measured path and of the tfjs-op path (the load drifts).
+  const times = { wall: [] as number[], cpu: [] as number[] };
+  const reference = { wall: [] as number[], cpu: [] as number[] };
+  for (let round = 0; round < (quick ? 2 : 5); round++) {
+    const t = await timeTrainSteps(policy, batch, sequence, 2);
+    times.wall.push(...t.wall);
+    times.cpu.push(...t.cpu);
+    const before = setTypedKernels("off");
+    const r = await timeTrainSteps(policy, batch, sequence, 1);
+    setTypedKernels(before);
+    reference.wall.push(...r.wall);
+    reference.cpu.push(...r.cpu);
+  }
   const peak2 = await matmulPeakGflops(512, quick ? 8 : 20);
   const peak = Math.max(peak1.wall, peak2.wall);
   const peakCpu = Math.max(peak1.cpu, peak2.cpu);
@@ -232,10 +257,13 @@ export async function runBench(
   const gflopPerStep = (3 * forwardMatmulFlops(REFERENCE_CONFIG, batch, sequence)) / 1e9;
   policy.dispose();
   const gflops = gflopPerStep / (ms / 1000);
+  const refMs = median(reference.wall);
+  const refCpuMs = median(reference.cpu);
   return {
     backend: info.backend,
     cores: navigator.hardwareConcurrency,
     quick,
+    loadAverage: Deno.loadavg(),
     sampling: {
       batch: 64,
       promptTokens: 8,
@@ -244,6 +272,7 @@ export async function runBench(
       tokensPerSecond: cached.tokensPerSecond,
       tokensPerSecondNoCache: naive.tokensPerSecond,
       speedup: cached.tokensPerSecond / naive.tokensPerSecond,
+      tokensPerSecondTfjsOps: tfjsOps.tokensPerSecond,
     },
     trainStep: {
       config: REFERENCE_CONFIG,
@@ -259,6 +288,12 @@ export async function runBench(
       gflopsCpu: gflopPerStep / (cpuMedian / 1000),
       peakMatmulGflopsCpu: peakCpu,
       fractionOfPeakCpu: (gflopPerStep / (cpuMedian / 1000)) / peakCpu,
+      tfjsOps: {
+        ms: refMs,
+        cpuMs: refCpuMs,
+        fractionOfPeak: gflopPerStep / (refMs / 1000) / peak,
+        fractionOfPeakCpu: gflopPerStep / (refCpuMs / 1000) / peakCpu,
+      },
     },
   };
 }
@@ -280,6 +315,18 @@ function table(r: BenchResult): string {
       `${f(r.trainStep.gflopsCpu, 2)} / ${f(r.trainStep.peakMatmulGflopsCpu, 2)}`,
     ],
     ["fraction of peak (CPU time)", `${f(100 * r.trainStep.fractionOfPeakCpu)} %`],
+    ["sampling tokens/s (tfjs ops)", f(r.sampling.tokensPerSecondTfjsOps)],
+    [
+      "train step ms / CPU ms (tfjs ops)",
+      `${f(r.trainStep.tfjsOps.ms)} / ${f(r.trainStep.tfjsOps.cpuMs)}`,
+    ],
+    [
+      "fraction of peak wall / CPU (tfjs ops)",
+      `${f(100 * r.trainStep.tfjsOps.fractionOfPeak)} % / ${
+        f(100 * r.trainStep.tfjsOps.fractionOfPeakCpu)
+      } %`,
+    ],
+    ["load average 1/5/15 min", r.loadAverage.map((x) => f(x, 2)).join(" / ")],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");

@@ -3,7 +3,9 @@
  * milliseconds per RL optimizer step of GRPO, RLOO and TRePO on a fixed shape (2 prompts × 8
  * responses, 8-token prompts, exactly 16 new tokens with EOS blocked, vocabulary 64, d 128,
  * 2 layers, 4 heads), with β = 0 and β = 0.04, split into sampling, scoring + advantage and
- * training time, plus sampling tokens per second. Medians over the measured steps.
+ * training time, plus sampling tokens per second and the process's CPU time per step. Medians over
+ * the measured steps. GRPO β = 0 is also measured with the typed-array kernels off (every op a
+ * tfjs op), for comparison in the same run.
  *
  * @module
  */
@@ -21,6 +23,8 @@ import {
 import { grpo } from "../algorithms/grpo.ts";
 import { rloo } from "../algorithms/rloo.ts";
 import { trepo } from "../algorithms/trepo.ts";
+import { setTypedKernels } from "../policy/causal_attention.ts";
+import process from "node:process";
 
 /** One measured configuration. */
 export interface RlBenchRow {
@@ -28,8 +32,12 @@ export interface RlBenchRow {
   algorithm: string;
   /** KL coefficient (0: no reference forward pass). */
   beta: number;
+  /** Whether the typed-array kernels ran (false: every op a tfjs op, the previous path). */
+  typed_kernels: boolean;
   /** Median milliseconds of a whole step. */
   step_ms: number;
+  /** Median CPU milliseconds of this process per step (robust to other load on the machine). */
+  step_cpu_ms: number;
   /** Median milliseconds of sampling (TRePO: responses and continuations). */
   sample_ms: number;
   /** Median milliseconds of scoring and advantage estimation. */
@@ -87,13 +95,15 @@ export async function benchRl(
   const chars = Array.from({ length: VOCAB - 1 }, (_, i) => String.fromCharCode(0x21 + i));
   const tokenizer = charTokenizer(chars);
   const rows: RlBenchRow[] = [];
-  const cases: [Algorithm<RlConfig>, Record<string, unknown>][] = [
-    [grpo as unknown as Algorithm<RlConfig>, {}],
-    [rloo as unknown as Algorithm<RlConfig>, {}],
-    [trepo as unknown as Algorithm<RlConfig>, { positions: 4, continuations: 4 }],
+  const cases: [Algorithm<RlConfig>, Record<string, unknown>, number[], boolean][] = [
+    [grpo as unknown as Algorithm<RlConfig>, {}, [0, 0.04], true],
+    [grpo as unknown as Algorithm<RlConfig>, {}, [0], false],
+    [rloo as unknown as Algorithm<RlConfig>, {}, [0, 0.04], true],
+    [trepo as unknown as Algorithm<RlConfig>, { positions: 4, continuations: 4 }, [0, 0.04], true],
   ];
-  for (const [algorithm, extra] of cases) {
-    for (const beta of [0, 0.04]) {
+  for (const [algorithm, extra, betas, typed] of cases) {
+    const previousMode = setTypedKernels(typed ? "auto" : "off");
+    for (const beta of betas) {
       const config = resolveConfig(algorithm, {
         ...extra,
         promptsPerStep: 2,
@@ -133,17 +143,21 @@ export async function benchRl(
       const samples: Record<string, number>[] = [];
       for (let i = 0; i < warmup + steps; i++) {
         const started = performance.now();
+        const cpuStarted = process.cpuUsage();
         const m = await algorithm.step(
           { config, policy, reference, optimizers: { policy: optimizer }, rng, step: i + 1 },
           batch(),
         );
         const total = performance.now() - started;
-        if (i >= warmup) samples.push({ ...m, total });
+        const cpu = process.cpuUsage(cpuStarted);
+        if (i >= warmup) samples.push({ ...m, total, cpu: (cpu.user + cpu.system) / 1000 });
       }
       const row: RlBenchRow = {
         algorithm: algorithm.name,
         beta,
+        typed_kernels: typed,
         step_ms: median(samples.map((s) => s.total)),
+        step_cpu_ms: median(samples.map((s) => s.cpu)),
         sample_ms: median(samples.map((s) => s["time/sample_s"] * 1000)),
         advantage_ms: median(samples.map((s) => s["time/advantage_s"] * 1000)),
         train_ms: median(samples.map((s) => s["time/train_s"] * 1000)),
@@ -152,9 +166,9 @@ export async function benchRl(
       };
       rows.push(row);
       options.log?.(
-        `${row.algorithm.padEnd(6)} β=${String(beta).padEnd(5)} step ${
+        `${row.algorithm.padEnd(6)} β=${String(beta).padEnd(5)}${typed ? "" : " (tfjs ops)"} step ${
           row.step_ms.toFixed(0)
-        } ms ` +
+        } ms (CPU ${row.step_cpu_ms.toFixed(0)}) ` +
           `(sample ${row.sample_ms.toFixed(0)}, score+adv ${row.advantage_ms.toFixed(1)}, train ${
             row.train_ms.toFixed(0)
           }) ${row.tokens_per_step} tokens, ${row.sample_tokens_per_s.toFixed(0)} tok/s sampling`,
@@ -163,6 +177,7 @@ export async function benchRl(
       reference?.dispose();
       policy.dispose();
     }
+    setTypedKernels(previousMode);
   }
   return rows;
 }
@@ -200,7 +215,9 @@ if (import.meta.main) {
           },
           steps,
           warmup,
-          note: "wall-clock medians on a shared machine; expect ±20% between runs",
+          note:
+            "wall-clock medians on a shared machine (expect ±20% between runs); step_cpu_ms is this process's CPU time; typed_kernels false = every op a tfjs op (the previous path)",
+          loadAverage: Deno.loadavg(),
           date: new Date().toISOString(),
           rows,
         },

@@ -13,6 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { PolicyConfig } from "./transformer.ts";
+import { causalAttention, useTypedKernels } from "./causal_attention.ts";
 
 /** Additive attention bias for masked keys (finite, so a fully masked row stays finite). */
 export const MASKED = -1e9;
@@ -41,12 +42,27 @@ export function embedRows(table: tf.Tensor, ids: tf.Tensor1D): tf.Tensor2D {
       value: tf.gather(t, ids),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const g = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D;
+        if (useTypedKernels()) return [scatterAddRows(g, saved[0] as tf.Tensor1D, rows)];
         const oneHotT = tf.transpose(oneHotFloat(saved[0] as tf.Tensor1D, rows)) as tf.Tensor2D;
         return [tf.matMul(oneHotT, g)];
       },
     };
   });
   return f(table) as tf.Tensor2D;
+}
+
+/** `out[ids[n], :] += g[n, :]`, `out` `[rows, d]` (the gradient of a gather), over typed arrays. */
+function scatterAddRows(g: tf.Tensor2D, ids: tf.Tensor1D, rows: number): tf.Tensor2D {
+  const d = g.shape[1];
+  const gy = g.dataSync() as Float32Array;
+  const index = ids.dataSync();
+  const out = new Float32Array(rows * d);
+  for (let n = 0; n < index.length; n++) {
+    const o = index[n] * d;
+    const i = n * d;
+    for (let e = 0; e < d; e++) out[o + e] += gy[i + e];
+  }
+  return tf.tensor2d(out, [rows, d]);
 }
 
 /**
@@ -74,6 +90,7 @@ function mm(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boo
  * `r = 1/√(σ² + ε)`, `dg = Σ_n dy·x̂`, `db = Σ_n dy` (column sums as matmuls).
  */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, epsilon = 1e-5): tf.Tensor2D {
+  if (useTypedKernels()) return layerNormTyped(x, g, b, epsilon);
   const d = x.shape[1];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, gs, bs] = args as tf.Tensor[];
@@ -95,6 +112,80 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor, epsilon = 
         const dg = tf.reshape(columnSums(tf.mul(g2, xh) as tf.Tensor2D), [d]);
         const db = tf.reshape(columnSums(g2), [d]);
         return [dx, dg, db];
+      },
+    };
+  });
+  return f(x, g, b) as tf.Tensor2D;
+}
+
+/**
+ * {@linkcode layerNorm} as one op over typed arrays (wasm and cpu backends): ~20 tfjs ops and
+ * four `[1, N]·[N, d]` column-sum matmuls become two loops. Same formulas.
+ */
+function layerNormTyped(
+  x: tf.Tensor2D,
+  g: tf.Tensor,
+  b: tf.Tensor,
+  epsilon: number,
+): tf.Tensor2D {
+  const [n, d] = x.shape;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, gain, shift] = (args.slice(0, 3) as tf.Tensor[]).map((t) =>
+      t.dataSync() as Float32Array
+    );
+    const xhat = new Float32Array(n * d);
+    const rstd = new Float64Array(n);
+    const out = new Float32Array(n * d);
+    for (let r = 0; r < n; r++) {
+      const o = r * d;
+      let mean = 0;
+      for (let e = 0; e < d; e++) mean += xs[o + e];
+      mean /= d;
+      let v = 0;
+      for (let e = 0; e < d; e++) {
+        const c = xs[o + e] - mean;
+        v += c * c;
+      }
+      const rs = 1 / Math.sqrt(v / d + epsilon);
+      rstd[r] = rs;
+      for (let e = 0; e < d; e++) {
+        const h = (xs[o + e] - mean) * rs;
+        xhat[o + e] = h;
+        out[o + e] = h * gain[e] + shift[e];
+      }
+    }
+    return {
+      value: tf.tensor2d(out, [n, d]),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+        const gy = (Array.isArray(dy) ? dy[0] : dy).dataSync() as Float32Array;
+        const dx = new Float32Array(n * d);
+        const dg = new Float64Array(d);
+        const db = new Float64Array(d);
+        for (let r = 0; r < n; r++) {
+          const o = r * d;
+          let a = 0;
+          let c = 0;
+          for (let e = 0; e < d; e++) {
+            const y = gy[o + e];
+            const h = xhat[o + e];
+            const dh = y * gain[e];
+            a += dh;
+            c += dh * h;
+            dg[e] += y * h;
+            db[e] += y;
+          }
+          a /= d;
+          c /= d;
+          const rs = rstd[r];
+          for (let e = 0; e < d; e++) {
+            dx[o + e] = (gy[o + e] * gain[e] - a - xhat[o + e] * c) * rs;
+          }
+        }
+        return [
+          tf.tensor2d(dx, [n, d]),
+          tf.tensor(Float32Array.from(dg), g.shape),
+          tf.tensor(Float32Array.from(db), b.shape),
+        ];
       },
     };
   });
@@ -262,7 +353,8 @@ export function trunk(
     const pos = tf.tensor1d(positionIds(batch, length, options.padCounts), "int32");
     x = tf.add(tokenEmb, embedRows(weight(weights, "wpe"), pos));
   }
-  const bias = attentionBias(batch, length, options.padCounts);
+  const fused = useTypedKernels();
+  const bias = fused ? undefined : attentionBias(batch, length, options.padCounts);
   const scale = 1 / Math.sqrt(d / h);
   const keys: tf.Tensor3D[] = [];
   const values: tf.Tensor3D[] = [];
@@ -270,12 +362,17 @@ export function trunk(
     const p = `h${l}.`;
     const a = layerNorm(x, weight(weights, p + "ln1.g"), weight(weights, p + "ln1.b"));
     const qkv = linear(a, weight(weights, p + "attn.wqkv"), weight(weights, p + "attn.bqkv"));
-    const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
     if (options.collectCache) {
-      keys.push(tf.reshape(k, [batch, length, d]));
-      values.push(tf.reshape(v, [batch, length, d]));
+      keys.push(tf.reshape(tf.slice(qkv, [0, d], [n, d]), [batch, length, d]));
+      values.push(tf.reshape(tf.slice(qkv, [0, 2 * d], [n, d]), [batch, length, d]));
     }
-    const att = selfAttention(tf.mul(q, scale), k, v, bias, batch, length, h);
+    let att: tf.Tensor2D;
+    if (bias === undefined) {
+      att = causalAttention(qkv, batch, length, h, options.padCounts);
+    } else {
+      const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
+      att = selfAttention(tf.mul(q, scale), k, v, bias, batch, length, h);
+    }
     x = tf.add(x, linear(att, weight(weights, p + "attn.wo"), weight(weights, p + "attn.bo")));
     const m = layerNorm(x, weight(weights, p + "ln2.g"), weight(weights, p + "ln2.b"));
     const hidden = gelu(linear(m, weight(weights, p + "mlp.wfc"), weight(weights, p + "mlp.bfc")));

@@ -31,6 +31,8 @@ import {
   vocabularyLogits,
 } from "../policy/layers.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
+import { decodeTyped } from "./typed_decode.ts";
+import { useTypedKernels } from "../policy/causal_attention.ts";
 
 /** Chooses the next token of one row from its log-probs (at the sampling temperature). */
 export type TokenChooser = (logProbs: Float32Array, row: number) => number;
@@ -49,6 +51,12 @@ export interface DecodeRequest {
   choose: TokenChooser;
   /** Use the key/value cache (default true). */
   useCache?: boolean;
+  /**
+   * How the cached path runs: `"typed"` (default where `useTypedKernels()`: wasm, cpu) keeps the cache
+   * and every non-matmul op in typed arrays (`typed_decode.ts`); `"tfjs"` runs every op as a
+   * tfjs op (`decodeStep`, the reference, and the default on other backends).
+   */
+  engine?: "typed" | "tfjs";
 }
 
 /** New tokens and their log-probs of every row. */
@@ -211,6 +219,8 @@ export async function decode(policy: Policy, request: DecodeRequest): Promise<De
     return { tokens, logProbs };
   }
   const useCache = request.useCache ?? true;
+  const engine = request.engine ?? (useTypedKernels() ? "typed" : "tfjs");
+  if (useCache && engine === "typed") return decodeTyped(policy, request);
   const sequences = contexts.map((c) => [...c]);
   let state: CachedState | undefined = useCache ? prefillShared(policy, contexts, eos) : undefined;
   let logits = state?.lastLogits ?? naiveLogits(policy, sequences, eos);
