@@ -329,6 +329,9 @@ export {
   defaultTrepoConfig,
   samplePrefixPositions,
   trepo,
+  type TrepoAdvantageOptions,
+  type TrepoAdvantages,
+  trepoAdvantages,
   type TrepoConfig,
   trepoStep,
 } from "./lib/algorithms/trepo.ts";
@@ -358,3 +361,40 @@ export {
   type TypedKernelMode,
   useTypedKernels,
 } from "./lib/policy/causal_attention.ts";
+export {
+  accuracyCurve,
+  COMPARE_METRICS,
+  type CompareRecord,
+  type CompareRow,
+  type CompareRun,
+  type CompareSection,
+  compareSection,
+  type CurvePoint,
+  type HeldModel,
+  meanCurve,
+  type MeanCurvePoint,
+  type MeanStd,
+  meanStd,
+  metricCurve,
+  metricMean,
+  type MetricPoint,
+  type StepsToThreshold,
+  stepsToThreshold,
+  summarizeRuns,
+} from "./lib/report/compare_summary.ts";
+export {
+  type CompareRunOptions,
+  peakResidentMemoryMb,
+  promptsDigest,
+  runComparison,
+} from "./lib/report/compare_run.ts";
+export {
+  accuracyPanels,
+  ALGORITHM_COLORS,
+  algorithmColor,
+  compareFigure,
+  gridFigure,
+  type Panel,
+  signalPanels,
+} from "./lib/report/compare_figures.ts";
+export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/causal_attention.ts";

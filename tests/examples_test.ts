@@ -18,5 +18,5 @@ Deno.test("examples/quickstart.ts warms up a policy, samples a group and prints 
   const lines = text.trim().split("\n");
   // 2 prompts × 4 responses, each "a+b=completion  reward r" with r ∈ {0, 1}.
   assertEquals(lines.length, 8);
-  for (const line of lines) assertMatch(line, /^\d\d\+\d\d=\S*  reward [01]$/);
+  for (const line of lines) assertMatch(line, /^\d\d\+\d\d=\S* {2}reward [01]$/);
 });

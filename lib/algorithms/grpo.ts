@@ -44,11 +44,11 @@ export interface GrpoConfig extends RlConfig {
  * 0.4 M-parameter policy (the papers train 7 B models at learning rates near 1e-6).
  */
 export const defaultGrpoConfig: Readonly<GrpoConfig> = Object.freeze({
-  /** Ours: 2 prompts × 8 responses = 16 responses per step, as every recipe here. */
-  promptsPerStep: 2,
+  /** Ours: 8 prompts × 8 responses = 64 responses per step, as every recipe here. Measured here: 64 responses per step (16 before) roughly doubled the 20-step gain of GRPO from the same warm start (+5.5 → +11.5 points at 3e-5, single runs). */
+  promptsPerStep: 8,
   /** G = 8: TRL `num_generations` default; DeepSeekMath used 64. */
   groupSize: 8,
-  /** Ours (tiny model); DeepSeekMath: 1e-6.  Measured on addition from the SFT warm start: 1e-4 and above lower greedy accuracy within 40 steps (Adam's first steps are sign-like on noisy RL gradients), 3e-5 does not. */
+  /** Ours (tiny model); DeepSeekMath: 1e-6.  Measured here (addition, 64 responses per step, from the learning test's warm start): 3e-5 and 1e-4 give similar gains over 60 steps (ReMax +7.5 / +7 points from 75 %), but a random-reward null run moves greedy accuracy by up to 4 points at 1e-4 against 3 at 3e-5, and by −21.5 points at 1e-4 from a knife-edge start (53.5 %, most right answers with π(y*) < 0.35); 1e-3 lowers accuracy even when ascending the exact gradient. */
   learningRate: 3e-5,
   /** TRL `max_grad_norm` default 1.0. */
   maxGradNorm: 1,

@@ -35,9 +35,10 @@ interface Options {
   evalEvery: number;
   evalLimit: number | undefined;
   checkpointEvery: number;
-  sftSteps: number;
-  sftBatchSize: number;
-  sftLearningRate: number;
+  sftSteps: number | undefined;
+  sftBatchSize: number | undefined;
+  sftLearningRate: number | undefined;
+  sftTarget: number | null | undefined;
   dModel: number | undefined;
   layers: number | undefined;
   quiet: boolean;
@@ -63,9 +64,18 @@ const FLAGS: readonly [string, string, string][] = [
   ["--eval-every N", "20", "greedy eval accuracy every N steps (0: never)"],
   ["--eval-limit N", "all", "eval on at most N examples"],
   ["--checkpoint-every N", "50", "checkpoint every N steps (and after the last)"],
-  ["--sft-steps N", "400", "supervised warm-start steps (when not starting from a checkpoint)"],
+  [
+    "--sft-steps N",
+    "2000",
+    "most supervised warm-start steps (0: no warm start; used when not starting from a checkpoint)",
+  ],
+  [
+    "--sft-target X",
+    "0.65",
+    "stop the warm start at this greedy accuracy on held-out training pairs (none: run all steps)",
+  ],
   ["--sft-batch-size N", "32", "supervised warm-start batch size"],
-  ["--sft-learning-rate X", "0.003", "supervised warm-start learning rate"],
+  ["--sft-learning-rate X", "0.002", "supervised warm-start learning rate (constant)"],
   ["--d-model N", "task default", "policy width (fresh policies only)"],
   ["--layers N", "task default", "policy depth (fresh policies only)"],
   ["--quiet", "off", "no progress output"],
@@ -133,9 +143,10 @@ export function parseTrainArgs(args: readonly string[]): Options {
     evalEvery: 20,
     evalLimit: undefined,
     checkpointEvery: 50,
-    sftSteps: 400,
-    sftBatchSize: 32,
-    sftLearningRate: 3e-3,
+    sftSteps: undefined,
+    sftBatchSize: undefined,
+    sftLearningRate: undefined,
+    sftTarget: undefined,
     dModel: undefined,
     layers: undefined,
     quiet: false,
@@ -223,6 +234,9 @@ export function parseTrainArgs(args: readonly string[]): Options {
         break;
       case "sft-learning-rate":
         o.sftLearningRate = number(flag);
+        break;
+      case "sft-target":
+        o.sftTarget = raw[flag] === "none" ? null : number(flag);
         break;
       case "d-model":
         o.dModel = integer(flag, 1);
@@ -344,18 +358,21 @@ export async function main(args: readonly string[]): Promise<void> {
         ...(o.layers === undefined ? {} : { layers: o.layers }),
       };
       policy = createPolicy(defaultPolicyConfig(task, overrides));
-      if (o.sftSteps > 0) {
-        log(`Supervised warm start: ${o.sftSteps} steps of ${o.sftBatchSize} examples…`);
-        const started = performance.now();
-        const { losses } = await supervisedFineTune(policy, task, {
+      if (o.sftSteps !== 0) {
+        log("Supervised warm start…");
+        const sft = await supervisedFineTune(policy, task, {
           steps: o.sftSteps,
           batchSize: o.sftBatchSize,
           learningRate: o.sftLearningRate,
+          stopAtAccuracy: o.sftTarget,
           seed: o.seed,
         });
+        const accuracy = sft.heldOutAccuracy === null
+          ? ""
+          : `, held-out training accuracy ${sft.heldOutAccuracy}`;
         log(
-          `  final loss ${losses[losses.length - 1]?.toFixed(4)} (${
-            formatDuration((performance.now() - started) / 1000)
+          `  ${sft.steps} steps, final loss ${sft.losses.at(-1)?.toFixed(4)}${accuracy} (${
+            formatDuration(sft.seconds)
           })`,
         );
         await saveCheckpoint(`${out}/sft`, { policy, tokenizer: task.tokenizer });

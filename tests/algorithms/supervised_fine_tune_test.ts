@@ -76,6 +76,8 @@ Deno.test("supervisedFineTune: lowers the loss and lifts greedy addition accurac
     steps: 250,
     batchSize: 64,
     learningRate: 6e-3,
+    schedule: "cosine",
+    stopAtAccuracy: null,
     seed: 1,
     onStep: ({ step }) => void steps.push(step),
   });
@@ -93,6 +95,48 @@ Deno.test("supervisedFineTune: lowers the loss and lifts greedy addition accurac
   );
   policy.dispose();
   assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("supervisedFineTune: stops at the first check that reaches stopAtAccuracy", async () => {
+  const policy = createPolicy(defaultPolicyConfig(addition, { dModel: 16, layers: 1 }));
+  // Any accuracy is ≥ 0: the run stops at the first check, after checkEvery steps.
+  const stopped = await supervisedFineTune(policy, addition, {
+    steps: 50,
+    batchSize: 4,
+    stopAtAccuracy: 0,
+    checkEvery: 5,
+    checkExamples: 10,
+  });
+  assertEquals([stopped.steps, stopped.losses.length], [5, 5]);
+  assertEquals(typeof stopped.heldOutAccuracy, "number");
+  // An unreachable target: every check fails, all steps run, the last check is reported.
+  const capped = await supervisedFineTune(policy, addition, {
+    steps: 6,
+    batchSize: 4,
+    stopAtAccuracy: 1.0,
+    checkEvery: 3,
+    checkExamples: 10,
+  });
+  assertEquals(capped.steps, 6);
+  assertLess(capped.heldOutAccuracy!, 1);
+  // Without a target there are no checks.
+  const plain = await supervisedFineTune(policy, addition, {
+    steps: 2,
+    batchSize: 4,
+    stopAtAccuracy: null,
+  });
+  assertEquals([plain.steps, plain.heldOutAccuracy], [2, null]);
+  await assertRejects(
+    () => supervisedFineTune(policy, addition, { stopAtAccuracy: 1.5 }),
+    RangeError,
+    "Cannot run supervised fine-tuning: stopAtAccuracy must be at most 1, got 1.5",
+  );
+  await assertRejects(
+    () => supervisedFineTune(policy, addition, { checkEvery: 0 }),
+    RangeError,
+    "Cannot run supervised fine-tuning: checkEvery must be at least 1, got 0",
+  );
+  policy.dispose();
 });
 
 Deno.test("supervisedFineTune: a given optimizer is used and kept; bad inputs are rejected", async () => {

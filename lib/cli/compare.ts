@@ -1,0 +1,677 @@
+/**
+ * `deno run -A lib/cli/compare.ts [--quick] [--seeds N]` (`deno task compare`): PPO, GRPO, ReMax,
+ * RLOO, TRePO and REINFORCE from the same supervised warm start, on the same prompts at every
+ * step, for the same number of policy updates, over several seeds; then the same on a hard
+ * variant where success is rare at the start. Writes `summary.json`, `summary.md`, `report.html`
+ * and `curves.png` (needs Chromium; skipped with a warning without it) to `results/compare/`
+ * (or `--out DIR`); the warm starts and the per-run records go to `DIR/tmp/` (git-ignored).
+ *
+ * How the comparison is made fair, and what it measures (also written into `summary.md`):
+ *
+ * - **Same warm start.** One SFT checkpoint per seed (and one, much weaker, per seed for the hard
+ *   variant), trained once in this process, saved, and loaded by every algorithm's run.
+ * - **Same prompts per step.** Every algorithm runs with the same `promptsPerStep` and
+ *   `groupSize` (the only settings taken away from the algorithms' defaults) and the same seed;
+ *   `train` draws the prompts of every step from their own stream, split from the seed before any
+ *   sampling, so they are identical whatever the algorithm does. Each run records a digest of
+ *   its prompts and `summary.json` says whether they agreed (`samePromptsPerStep`).
+ * - **Same number of policy updates.** A *policy update* is one RL step: one batch of fresh
+ *   responses to the step's prompts turned into a change of the policy. Every run makes `--steps`
+ *   of them. Inside an update PPO makes `epochs × minibatches` Adam steps (its defaults) and the
+ *   others one; the table reports this as "Adam steps / update".
+ * - **Separate processes.** Every (algorithm, seed) run is its own `deno` process, so that its
+ *   peak resident memory (`VmHWM`) is its own and runs cannot leak into each other.
+ * - **Wall seconds** are the training steps' own time (`time/step_s`), evaluation excluded;
+ *   runs go one after the other, seeds outermost, on a possibly shared machine.
+ *
+ * Options: `--quick` (1 seed, a few updates, small warm starts: about a minute), `--seeds N`,
+ * `--steps N`, `--algorithms a,b,…`, `--prompts-per-step N`, `--group-size N`, `--eval-every N`,
+ * `--eval-limit N`, `--sft-steps N`, `--sft-batch-size N`, `--sft-learning-rate X`,
+ * `--hard-sft-steps N`, `--hard-sft-batch-size N`, `--threshold-gain X`, `--no-hard`,
+ * `--task NAME`, `--backend NAME`, `--out DIR`, `--help`.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
+import { createPolicy } from "../policy/transformer.ts";
+import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
+import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
+import { TASK_NAMES, taskByName } from "../tasks/task_by_name.ts";
+import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
+import { resolveConfig } from "../algorithms/step.ts";
+import { ALGORITHM_NAMES, algorithmByName } from "../algorithms/train.ts";
+import {
+  type CompareRow,
+  type CompareRun,
+  type CompareSection,
+  compareSection,
+} from "../report/compare_summary.ts";
+import { runComparison } from "../report/compare_run.ts";
+import { compareFigure, gridFigure, signalPanels } from "../report/compare_figures.ts";
+import { figureToImage } from "../report/figure_to_image.ts";
+import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";
+import { table, type TableRow } from "../report/table.ts";
+
+/** The algorithms compared by default, in the issue's order. */
+const DEFAULT_ALGORITHMS = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"];
+
+/** The parsed command line. */
+interface CompareArgs {
+  quick: boolean;
+  help: boolean;
+  seeds: number;
+  steps: number;
+  out: string;
+  task: string;
+  algorithms: string[];
+  promptsPerStep: number;
+  groupSize: number;
+  evalEvery: number;
+  evalLimit: number | undefined;
+  sftSteps: number;
+  sftBatchSize: number;
+  sftLearningRate: number;
+  sftTarget: number | null;
+  hardSftSteps: number;
+  hardSftBatchSize: number;
+  thresholdGain: number;
+  hard: boolean;
+  backend: BackendName;
+  worker: string | undefined;
+}
+
+/** Defaults of a full run and of `--quick`. */
+const DEFAULTS = {
+  full: {
+    seeds: 3,
+    steps: 80,
+    promptsPerStep: 16,
+    groupSize: 4,
+    evalEvery: 10,
+    evalLimit: undefined,
+    sftSteps: 2000,
+    sftBatchSize: 32,
+    sftTarget: 0.65,
+    hardSftSteps: 100,
+    hardSftBatchSize: 32,
+  },
+  quick: {
+    seeds: 1,
+    steps: 6,
+    promptsPerStep: 4,
+    groupSize: 4,
+    evalEvery: 2,
+    evalLimit: 50,
+    sftSteps: 150,
+    sftBatchSize: 32,
+    sftTarget: null,
+    hardSftSteps: 40,
+    hardSftBatchSize: 32,
+  },
+} as const;
+
+const FLAGS: readonly [string, string, string][] = [
+  ["--quick", "off", "1 seed, 6 updates, small warm starts (about a minute)"],
+  ["--seeds N", "3 (quick 1)", "seeds 0..N−1: warm start, prompts and sampling"],
+  ["--steps N", "80 (quick 6)", "policy updates per run"],
+  ["--algorithms LIST", DEFAULT_ALGORITHMS.join(","), `comma-separated, of ${ALGORITHM_NAMES}`],
+  ["--prompts-per-step N", "16 (quick 4)", "prompts per update, the same for every algorithm"],
+  ["--group-size N", "4", "responses per prompt, the same for every algorithm"],
+  ["--eval-every N", "10 (quick 2)", "greedy eval every N updates (and at 0 and the end)"],
+  ["--eval-limit N", "all (quick 50)", "eval on at most N examples"],
+  ["--sft-steps N", "2000 (quick 150)", "most warm-start SFT steps"],
+  [
+    "--sft-target X",
+    "0.65 (quick none)",
+    "stop the warm start at this greedy accuracy on held-out training pairs (none: all steps)",
+  ],
+  ["--sft-batch-size N", "32", "warm-start SFT batch size"],
+  ["--sft-learning-rate X", "0.002", "warm-start SFT learning rate (constant)"],
+  ["--hard-sft-steps N", "100 (quick 40)", "SFT steps of the hard variant's weak warm start"],
+  ["--hard-sft-batch-size N", "32", "SFT batch size of the hard variant's warm start"],
+  ["--threshold-gain X", "0.05", "steps to threshold: updates to reach initial accuracy + X"],
+  ["--no-hard", "off", "skip the hard variant"],
+  ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
+  ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
+  ["--out DIR", "results/compare", "where the results go"],
+  ["--help", "", "this text"],
+];
+
+function usage(): string {
+  return [
+    "Usage: deno run -A lib/cli/compare.ts [options]",
+    "",
+    "Compare RL algorithms from one SFT warm start (same prompts, same number of updates).",
+    "",
+    "Options:",
+    ...FLAGS.map(([flag, def, what]) =>
+      `  ${flag.padEnd(26)} ${what}${def === "" ? "" : ` (default: ${def})`}`
+    ),
+  ].join("\n");
+}
+
+const VALUE_FLAGS: readonly string[] = [
+  "seeds",
+  "steps",
+  "out",
+  "task",
+  "algorithms",
+  "prompts-per-step",
+  "group-size",
+  "eval-every",
+  "eval-limit",
+  "sft-steps",
+  "sft-batch-size",
+  "sft-learning-rate",
+  "sft-target",
+  "hard-sft-steps",
+  "hard-sft-batch-size",
+  "threshold-gain",
+  "backend",
+  "worker",
+];
+
+/**
+ * Parse the command line of the compare command.
+ *
+ * @param argv `Deno.args`.
+ * @returns The options, with `--quick` defaults where a flag is not given.
+ * @throws {RangeError} For an unknown flag, a missing or malformed value, or an unknown algorithm.
+ */
+export function parseCompareArgs(argv: readonly string[]): CompareArgs {
+  const context = "Cannot parse the command line";
+  const raw: Record<string, string> = {};
+  const switches = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) throw new RangeError(`${context}: unexpected argument "${arg}"`);
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    if (["quick", "no-hard", "help"].includes(flag)) {
+      switches.add(flag);
+      continue;
+    }
+    if (!VALUE_FLAGS.includes(flag)) {
+      throw new RangeError(`${context}: unknown option --${flag} (see --help)`);
+    }
+    let value = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined || value.startsWith("--")) {
+        throw new RangeError(`${context}: --${flag} needs a value`);
+      }
+    }
+    raw[flag] = value;
+  }
+  const quick = switches.has("quick");
+  const d = quick ? DEFAULTS.quick : DEFAULTS.full;
+  const integer = (flag: string, fallback: number, min: number): number => {
+    if (raw[flag] === undefined) return fallback;
+    const n = Number(raw[flag]);
+    if (raw[flag].trim() === "" || !Number.isInteger(n) || n < min) {
+      throw new RangeError(`${context}: --${flag} must be an integer ≥ ${min}, got "${raw[flag]}"`);
+    }
+    return n;
+  };
+  const number = (flag: string, fallback: number): number => {
+    if (raw[flag] === undefined) return fallback;
+    const n = Number(raw[flag]);
+    if (raw[flag].trim() === "" || !Number.isFinite(n)) {
+      throw new RangeError(`${context}: --${flag} must be a number, got "${raw[flag]}"`);
+    }
+    return n;
+  };
+  const algorithms = (raw.algorithms ?? DEFAULT_ALGORITHMS.join(","))
+    .split(",").map((s) => s.trim()).filter((s) => s !== "")
+    .map((name) => algorithmByName(name).name);
+  if (algorithms.length === 0) {
+    throw new RangeError(`${context}: --algorithms must name at least one algorithm`);
+  }
+  const backend = (raw.backend ?? "wasm") as BackendName;
+  if (!BACKENDS.includes(backend)) {
+    throw new RangeError(
+      `${context}: --backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`,
+    );
+  }
+  return {
+    quick,
+    help: switches.has("help"),
+    seeds: integer("seeds", d.seeds, 1),
+    steps: integer("steps", d.steps, 1),
+    out: raw.out ?? "results/compare",
+    task: taskByName(raw.task ?? "addition").name,
+    algorithms,
+    promptsPerStep: integer("prompts-per-step", d.promptsPerStep, 1),
+    groupSize: integer("group-size", d.groupSize, 2),
+    evalEvery: integer("eval-every", d.evalEvery, 1),
+    evalLimit: raw["eval-limit"] === undefined ? d.evalLimit : integer("eval-limit", 0, 1),
+    sftSteps: integer("sft-steps", d.sftSteps, 0),
+    sftBatchSize: integer("sft-batch-size", d.sftBatchSize, 1),
+    sftLearningRate: number("sft-learning-rate", 2e-3),
+    sftTarget: raw["sft-target"] === undefined
+      ? d.sftTarget
+      : raw["sft-target"] === "none"
+      ? null
+      : number("sft-target", 0.65),
+    hardSftSteps: integer("hard-sft-steps", d.hardSftSteps, 0),
+    hardSftBatchSize: integer("hard-sft-batch-size", d.hardSftBatchSize, 1),
+    thresholdGain: number("threshold-gain", 0.05),
+    hard: !switches.has("no-hard"),
+    backend,
+    worker: raw.worker,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker: one (algorithm, seed) run in its own process.
+
+/** What the parent hands a worker process. */
+interface Job {
+  algorithm: string;
+  task: string;
+  seed: number;
+  steps: number;
+  checkpoint: string;
+  config: Record<string, unknown>;
+  evalEvery: number;
+  evalLimit: number | undefined;
+  backend: BackendName;
+  result: string;
+}
+
+async function worker(jobPath: string): Promise<void> {
+  const job = JSON.parse(await Deno.readTextFile(jobPath)) as Job;
+  await initBackend({ backend: job.backend });
+  const loaded = await loadCheckpoint(job.checkpoint);
+  loaded.valueModel?.dispose();
+  const started = performance.now();
+  const run = await runComparison({
+    algorithm: job.algorithm,
+    task: taskByName(job.task),
+    policy: loaded.policy,
+    steps: job.steps,
+    seed: job.seed,
+    config: job.config,
+    evalEvery: job.evalEvery,
+    ...(job.evalLimit === undefined ? {} : { evalLimit: job.evalLimit }),
+  });
+  loaded.policy.dispose();
+  await Deno.writeTextFile(
+    job.result,
+    JSON.stringify({ run, seconds: (performance.now() - started) / 1000 }) + "\n",
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: warm starts, runs, summary.
+
+/** One variant of the comparison: a name and its warm start. */
+interface Variant {
+  name: "main" | "hard";
+  sftSteps: number;
+  sftBatchSize: number;
+  /** Stop the warm start at this held-out training accuracy (`null`: run every step). */
+  sftTarget: number | null;
+}
+
+interface WarmStart {
+  seed: number;
+  checkpoint: string;
+  finalLoss: number | null;
+  seconds: number;
+  steps: number;
+  heldOutAccuracy: number | null;
+}
+
+async function warmStart(
+  args: CompareArgs,
+  variant: Variant,
+  seed: number,
+  dir: string,
+): Promise<WarmStart> {
+  const task = taskByName(args.task);
+  const policy = createPolicy(defaultPolicyConfig(task, { seed }));
+  try {
+    const sft = await supervisedFineTune(policy, task, {
+      steps: variant.sftSteps,
+      batchSize: variant.sftBatchSize,
+      learningRate: args.sftLearningRate,
+      stopAtAccuracy: variant.sftTarget,
+      seed,
+    });
+    const checkpoint = `${dir}/${variant.name}-s${seed}`;
+    await saveCheckpoint(checkpoint, { policy, tokenizer: task.tokenizer });
+    return {
+      seed,
+      checkpoint,
+      finalLoss: sft.losses.at(-1) ?? null,
+      seconds: sft.seconds,
+      steps: sft.steps,
+      heldOutAccuracy: sft.heldOutAccuracy,
+    };
+  } finally {
+    policy.dispose();
+  }
+}
+
+async function spawnRun(job: Job, jobPath: string): Promise<{ run: CompareRun; seconds: number }> {
+  await Deno.writeTextFile(jobPath, JSON.stringify(job, null, 2) + "\n");
+  await Deno.remove(job.result).catch(() => {});
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fileURLToPath(import.meta.url), "--worker", jobPath],
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const { code } = await command.output();
+  if (code !== 0) {
+    throw new Error(
+      `Cannot run the comparison: the run of ${job.algorithm} (seed ${job.seed}) exited with code ${code}; its job is ${jobPath}`,
+    );
+  }
+  return JSON.parse(await Deno.readTextFile(job.result));
+}
+
+function fixed(x: number | null | undefined, digits: number): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? "—" : x.toFixed(digits);
+}
+
+function pm(m: { mean: number; std: number }, digits = 3): string {
+  return `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
+}
+
+function thresholdText(row: CompareRow): string {
+  const s = row.stepsToThreshold;
+  return s.mean === null ? `never (0/${s.runs})` : `${fixed(s.mean, 1)} (${s.reached}/${s.runs})`;
+}
+
+/** The table of a section, as rows of text (for Markdown and the HTML report). */
+function tableRows(section: CompareSection): TableRow[] {
+  return section.rows.map((row) => ({
+    algorithm: row.algorithm,
+    "models held": row.modelsHeld.join(" + "),
+    parameters: row.parameters,
+    "Adam steps / update": row.adamStepsPerUpdate,
+    "initial acc": fixed(row.initialAccuracy, 3),
+    "final acc (mean ± std)": pm(row.finalAccuracy),
+    "gain (mean ± std)": pm(row.accuracyGain),
+    [`updates to +${row.stepsToThreshold.gain}`]: thresholdText(row),
+    "generated tokens": Math.round(row.generatedTokens),
+    "train s": fixed(row.wallSeconds, 1),
+    "peak RSS MiB": Math.round(row.peakRssMb),
+    "all-equal groups": fixed(row.allEqualGroupFraction, 3),
+    "non-zero adv": fixed(row.nonzeroAdvantageFraction, 3),
+  }));
+}
+
+function definitions(args: CompareArgs): string {
+  return `
+How the comparison is made fair. One SFT warm start per seed is trained once, saved, and loaded by
+every algorithm's run. Every algorithm uses promptsPerStep = ${args.promptsPerStep} and groupSize =
+${args.groupSize} (the only settings taken from the algorithms' defaults; everything else — learning
+rate, β, epochs, minibatches, aggregation, TRePO's positions and continuations — is each algorithm's
+default, listed under "configs" in summary.json) and the same seed, so the prompt stream of train()
+(split from the seed before any sampling) gives every algorithm the same prompts at every update;
+each run records a digest of its prompts and "samePromptsPerStep" says whether they all agreed.
+A policy update is one RL step: one batch of fresh responses to that step's prompts turned into a
+change of the policy; every run makes the same number of them. Within an update PPO makes
+epochs × minibatches Adam steps, the others one ("Adam steps / update").
+
+Columns. initial / final acc: greedy accuracy on the task's eval set before the first and after
+the last update (mean ± sample std over seeds); gain: final − initial seed by seed (a paired
+difference, so the spread of the warm starts cancels). updates to +g: the first evaluated update at
+which accuracy ≥ the run's own initial accuracy + g, mean over the seeds that reached it
+(reached/seeds). generated tokens: every sampled token per run — responses, ReMax's greedy
+baselines, TRePO's continuations. train s: the training steps' wall time per run (evaluation
+excluded; runs go one after the other on a possibly shared machine, so compare ratios). peak RSS:
+VmHWM of the run's own process (Deno, V8 and the wasm heap included, so the models' own bytes —
+a few hundred kB — are a small part of it). models held / parameters: what the run keeps in memory
+(the reward is a program). all-equal groups: mean over updates of the fraction of prompt groups
+whose ${args.groupSize} rewards were all equal, where GRPO's and RLOO's advantages are 0 (—: the
+algorithm does not report it). non-zero adv: mean over updates of the fraction of responses with a
+non-zero response-level advantage (GRPO, RLOO, ReMax, REINFORCE: every token of a response shares
+it) or of tokens with a non-zero per-token advantage (TRePO); — for PPO, whose whitened GAE
+advantages are non-zero on practically every token.
+`.trim();
+}
+
+function hardNotes(args: CompareArgs): string {
+  return `
+The hard variant. The same task and settings from a much weaker warm start (${args.hardSftSteps}
+SFT steps of ${args.hardSftBatchSize} instead of the main warm start's ${
+    args.sftTarget === null
+      ? `${args.sftSteps} steps`
+      : `training until ${args.sftTarget} held-out training accuracy`
+  }), so that
+greedy accuracy starts near zero and most groups of ${args.groupSize} sampled responses score 0
+together. The paper's point: such an all-equal group gives GRPO (and RLOO) exactly no gradient,
+while TRePO's per-token values, estimated from continuations of random prefixes, can still be
+non-zero inside such a group — when some continuation succeeds. That signal is bought with extra
+sampling, which the generated-tokens column and the accuracy-vs-tokens curve show.
+`.trim();
+}
+
+async function main(): Promise<void> {
+  const args = parseCompareArgs(Deno.args);
+  if (args.help) {
+    console.log(usage());
+    return;
+  }
+  if (args.worker !== undefined) {
+    await worker(args.worker);
+    return;
+  }
+  const started = performance.now();
+  const info = await initBackend({ backend: args.backend });
+  const out = resolve(args.out);
+  const tmp = `${out}/tmp`;
+  await Deno.mkdir(`${tmp}/sft`, { recursive: true });
+  const shared = { promptsPerStep: args.promptsPerStep, groupSize: args.groupSize };
+  const configs = Object.fromEntries(
+    args.algorithms.map((name) => [name, resolveConfig(algorithmByName(name), shared)]),
+  );
+  const variants: Variant[] = [
+    {
+      name: "main",
+      sftSteps: args.sftSteps,
+      sftBatchSize: args.sftBatchSize,
+      sftTarget: args.sftTarget,
+    },
+    ...(args.hard
+      ? [{
+        name: "hard" as const,
+        sftSteps: args.hardSftSteps,
+        sftBatchSize: args.hardSftBatchSize,
+        sftTarget: null,
+      }]
+      : []),
+  ];
+  const seeds = Array.from({ length: args.seeds }, (_, i) => i);
+  const total = variants.length * seeds.length * args.algorithms.length;
+  console.log(
+    `trepo compare: ${
+      args.algorithms.join(", ")
+    } on ${args.task}; ${args.seeds} seed(s), ${args.steps} updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses; variants ${
+      variants.map((v) => v.name).join(", ")
+    }; ${total} runs; backend ${info.backend}`,
+  );
+
+  const sections: Partial<Record<Variant["name"], CompareSection>> = {};
+  const warm: Partial<Record<Variant["name"], WarmStart[]>> = {};
+  let done = 0;
+  for (const variant of variants) {
+    const runs: CompareRun[] = [];
+    warm[variant.name] = [];
+    await Deno.mkdir(`${tmp}/runs/${variant.name}`, { recursive: true });
+    for (const seed of seeds) {
+      const start = await warmStart(args, variant, seed, `${tmp}/sft`);
+      warm[variant.name]!.push(start);
+      console.log(
+        `[${variant.name} s${seed}] warm start: ${start.steps} SFT steps of ${variant.sftBatchSize}, loss ${
+          fixed(start.finalLoss, 3)
+        }, held-out training accuracy ${fixed(start.heldOutAccuracy, 3)} (${
+          start.seconds.toFixed(1)
+        } s)`,
+      );
+      for (const algorithm of args.algorithms) {
+        const base = `${tmp}/runs/${variant.name}/${algorithm}-s${seed}`;
+        const { run, seconds } = await spawnRun({
+          algorithm,
+          task: args.task,
+          seed,
+          steps: args.steps,
+          checkpoint: start.checkpoint,
+          config: shared,
+          evalEvery: args.evalEvery,
+          evalLimit: args.evalLimit,
+          backend: args.backend,
+          result: `${base}.result.json`,
+        }, `${base}.job.json`);
+        runs.push(run);
+        done++;
+        const accuracies = run.records.map((r) => r["eval/accuracy"]).filter((a) =>
+          a !== undefined
+        );
+        const tokens = run.records.reduce((s, r) => s + (r["tokens/generated"] ?? 0), 0);
+        const elapsed = (performance.now() - started) / 1000;
+        console.log(
+          `[${variant.name} s${seed}] ${algorithm.padEnd(9)} acc ${fixed(accuracies[0], 3)} → ${
+            fixed(accuracies.at(-1), 3)
+          }  ${tokens} tokens  ${seconds.toFixed(1)} s  ${
+            Math.round(run.peakRssMb)
+          } MiB  (${done}/${total}, ${elapsed.toFixed(0)} s elapsed, ETA ${
+            ((elapsed / done) * (total - done)).toFixed(0)
+          } s)`,
+        );
+      }
+    }
+    sections[variant.name] = compareSection(args.task, runs, { gain: args.thresholdGain });
+  }
+
+  // ---- summary.json
+  const main = sections.main!;
+  const hard = sections.hard;
+  const command = `deno run -A lib/cli/compare.ts ${Deno.args.join(" ")}`.trim();
+  const warmInfo = (variant: Variant) => ({
+    sftSteps: variant.sftSteps,
+    sftBatchSize: variant.sftBatchSize,
+    sftLearningRate: args.sftLearningRate,
+    sftTarget: variant.sftTarget,
+    perSeed: warm[variant.name]!.map(({ seed, finalLoss, seconds, steps, heldOutAccuracy }) => ({
+      seed,
+      steps,
+      heldOutAccuracy,
+      finalLoss,
+      seconds,
+    })),
+  });
+  const summary = {
+    ...main,
+    ...(hard === undefined ? {} : { hard: { ...hard, warmStart: warmInfo(variants[1]) } }),
+    warmStart: warmInfo(variants[0]),
+    setup: {
+      algorithms: args.algorithms,
+      promptsPerStep: args.promptsPerStep,
+      groupSize: args.groupSize,
+      evalEvery: args.evalEvery,
+      evalLimit: args.evalLimit ?? null,
+      thresholdGain: args.thresholdGain,
+      seedValues: seeds,
+      backend: info.backend,
+      policyUpdate:
+        "one RL step: one batch of fresh responses to the step's prompts turned into a policy change (PPO: epochs × minibatches Adam steps inside it)",
+      configs,
+    },
+    command,
+    date: new Date().toISOString(),
+    seconds: (performance.now() - started) / 1000,
+  };
+  // Six significant digits are plenty for accuracies, fractions and seconds, and keep the file small.
+  const round = (_key: string, value: unknown) =>
+    typeof value === "number" && !Number.isInteger(value) && Number.isFinite(value)
+      ? Number(value.toPrecision(6))
+      : value;
+  await Deno.writeTextFile(`${out}/summary.json`, JSON.stringify(summary, round, 2) + "\n");
+
+  // ---- summary.md
+  const header = [
+    "# Algorithm comparison (arXiv 2506.02553)",
+    "",
+    `Command: \`${command}\` (${summary.seconds.toFixed(0)} s in all, backend ${info.backend}, ${
+      new Date().toISOString().slice(0, 10)
+    }).`,
+    "",
+    `${args.task}, ${main.seeds} seed(s), ${main.steps} policy updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses; warm start ${args.sftSteps} SFT steps of ${args.sftBatchSize}. Same prompts at every update for every algorithm: **${
+      main.samePromptsPerStep ? "yes" : "NO"
+    }** (prompt digests compared seed by seed).`,
+    "",
+  ];
+  const md = [
+    ...header,
+    "## Main comparison",
+    "",
+    table(tableRows(main)).toMarkdown(),
+    "",
+    ...(hard === undefined ? [] : [
+      "## Hard variant: rare success at the start",
+      "",
+      hardNotes(args),
+      "",
+      `Same prompts at every update: **${hard.samePromptsPerStep ? "yes" : "NO"}**.`,
+      "",
+      table(tableRows(hard)).toMarkdown(),
+      "",
+    ]),
+    "## How to read this",
+    "",
+    definitions(args),
+    "",
+    "Figures: `curves.png` (accuracy against updates, generated tokens and training seconds; the hard variant's accuracy and signal fractions on the second row) and `report.html` (interactive).",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${out}/summary.md`, md);
+  const written = ["summary.json", "summary.md"];
+
+  // ---- curves.png and report.html
+  const figure = compareFigure(main, hard);
+  let image: Uint8Array | undefined;
+  try {
+    image = await figureToImage(figure);
+    await Deno.writeFile(`${out}/curves.png`, image);
+    written.push("curves.png");
+  } catch (error) {
+    console.warn(`curves.png not written: ${(error as Error).message}`);
+  }
+  const reportSections: ReportSection[] = [
+    {
+      title: "Algorithm comparison from one SFT warm start (arXiv 2506.02553)",
+      text: `${command}\n\n${header.slice(4).join("\n").replaceAll("**", "")}`,
+    },
+    { title: "Accuracy curves", figure, image },
+    { title: "Main comparison", table: tableRows(main) },
+    ...(hard === undefined ? [] : [
+      { title: "Hard variant: rare success at the start", text: hardNotes(args) },
+      {
+        title: "Hard variant: accuracy and reward signal",
+        figure: gridFigure([signalPanels(hard, "hard", true)], { width: 1500, height: 480 }),
+      },
+      { title: "Hard variant", table: tableRows(hard) },
+    ]),
+    { title: "How to read this", text: definitions(args) },
+  ];
+  await writeHtmlReport(`${out}/report.html`, reportSections);
+  written.push("report.html");
+  console.log(`\n${table(tableRows(main)).toText()}`);
+  if (hard !== undefined) console.log(`\nhard variant:\n${table(tableRows(hard)).toText()}`);
+  console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

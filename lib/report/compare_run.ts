@@ -1,0 +1,192 @@
+/**
+ * One (algorithm, seed) run of an algorithm comparison: `train` from a given policy, with greedy
+ * evaluations outside the timed steps, the prompts of every step recorded (as a digest, to check
+ * that every algorithm saw the same ones), and the peak resident memory of the process.
+ *
+ * @module
+ */
+import type { Policy } from "../policy/transformer.ts";
+import type { Task } from "../tasks/task.ts";
+import { evaluateAccuracy } from "../algorithms/evaluate.ts";
+import { resolveConfig } from "../algorithms/step.ts";
+import { algorithmByName, train } from "../algorithms/train.ts";
+import { checkInteger, describe } from "../validate.ts";
+import type { CompareRecord, CompareRun } from "./compare_summary.ts";
+
+/** Options of {@linkcode runComparison}. */
+export interface CompareRunOptions {
+  /** The algorithm's name (see `ALGORITHM_NAMES`). */
+  algorithm: string;
+  /** The task. */
+  task: Task;
+  /** The warm-started policy; trained in place (the caller owns and disposes it). */
+  policy: Policy;
+  /** Policy updates (RL steps). */
+  steps: number;
+  /** Seed of the run's random streams (prompts and sampling). */
+  seed: number;
+  /** Settings over the algorithm's defaults. */
+  config?: Record<string, unknown>;
+  /** Evaluate greedy accuracy every this many steps (and at step 0 and after the last). */
+  evalEvery: number;
+  /** Evaluate on at most this many examples of the eval set (default all). */
+  evalLimit?: number;
+  /** Called with every record (the step-0 evaluation, then each step). */
+  onStep?: (record: CompareRecord) => void;
+}
+
+/**
+ * A stable digest of the prompts of every step (FNV-1a, 32 bits, of the JSON text), so that two
+ * runs can be checked to have seen the same prompts at every step.
+ *
+ * @param prompts The prompts of each step, `[steps][promptsPerStep]`.
+ * @returns Eight hexadecimal digits.
+ *
+ * @example
+ * ```ts
+ * import { promptsDigest } from "./compare_run.ts";
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ *
+ * assertEquals(promptsDigest([]), "741638a5"); // FNV-1a of "[]"
+ * assertNotEquals(promptsDigest([["1+2="]]), promptsDigest([["2+1="]]));
+ * ```
+ */
+export function promptsDigest(prompts: readonly (readonly string[])[]): string {
+  const text = JSON.stringify(prompts);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, "0");
+}
+
+/**
+ * The peak resident memory of this process so far, in MiB: `VmHWM` from `/proc/self/status`
+ * where it exists (Linux), else the current `Deno.memoryUsage().rss`.
+ *
+ * @returns MiB (2²⁰ bytes).
+ *
+ * @example
+ * ```ts
+ * import { peakResidentMemoryMb } from "./compare_run.ts";
+ * import { assert } from "@std/assert";
+ *
+ * assert(peakResidentMemoryMb() >= Deno.memoryUsage().rss / 2 ** 20 - 1);
+ * ```
+ */
+export function peakResidentMemoryMb(): number {
+  const current = Deno.memoryUsage().rss / 2 ** 20;
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const match = /^VmHWM:\s*(\d+)\s*kB/m.exec(status);
+    if (match !== null) return Math.max(current, Number(match[1]) / 1024);
+  } catch {
+    // No procfs (macOS, Windows) or no read permission: fall back to the current RSS.
+  }
+  return current;
+}
+
+/**
+ * Run one algorithm for `steps` policy updates from a warm-started policy, the way the
+ * comparison does: the same seed gives the same prompt stream to every algorithm (`train` draws
+ * the prompts of step s from their own stream, split from the seed before any sampling), greedy
+ * eval accuracy is measured before the first update, every `evalEvery` updates and after the
+ * last, outside the timed step (`time/step_s` is training only), and the prompts of every step
+ * are recorded as a digest.
+ *
+ * Preconditions: a tfjs backend is initialised; the policy's vocabulary is the task's.
+ *
+ * @param options What to run.
+ * @returns The run: its records, models held, Adam steps per update, peak memory so far and the
+ *   prompts digest.
+ * @throws {RangeError} For an unknown algorithm, a bad config, `steps < 1` or `evalEvery < 1`.
+ *
+ * @example Two GRPO updates of a tiny policy
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { createPolicy } from "../policy/transformer.ts";
+ * import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
+ * import { addition } from "../tasks/addition.ts";
+ * import { runComparison } from "./compare_run.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const policy = createPolicy(defaultPolicyConfig(addition, { dModel: 16, layers: 1, heads: 2 }));
+ * const run = await runComparison({
+ *   algorithm: "grpo", task: addition, policy, steps: 2, seed: 0, evalEvery: 1, evalLimit: 4,
+ *   config: { promptsPerStep: 1, groupSize: 2 },
+ * });
+ * assertEquals(run.records.map((r) => r.step), [0, 1, 2]);
+ * assertEquals(run.records.every((r) => r["eval/accuracy"] !== undefined), true);
+ * policy.dispose();
+ * ```
+ */
+export async function runComparison(options: CompareRunOptions): Promise<CompareRun> {
+  const context = "Cannot run the comparison";
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${context}: options must be an object, got ${describe(options)}`);
+  }
+  const algorithm = algorithmByName(options.algorithm);
+  const steps = checkInteger(context, "steps", options.steps, 1);
+  const evalEvery = checkInteger(context, "evalEvery", options.evalEvery, 1);
+  const evalLimit = options.evalLimit === undefined
+    ? undefined
+    : checkInteger(context, "evalLimit", options.evalLimit, 1);
+  const config = resolveConfig(algorithm, options.config ?? {});
+  const base = options.task;
+  const maxTokens = config.maxTokens > 0 ? config.maxTokens : base.maxResponseTokens;
+  const prompts: string[][] = [];
+  const task: Task = Object.freeze(
+    {
+      ...base,
+      prompts(rng, n) {
+        const drawn = base.prompts(rng, n);
+        prompts.push([...drawn]);
+        return drawn;
+      },
+    } satisfies Task,
+  );
+  const records: CompareRecord[] = [];
+  const evaluate = async (): Promise<Record<string, number>> => {
+    const result = await evaluateAccuracy(options.policy, base, {
+      maxTokens,
+      ...(evalLimit === undefined ? {} : { limit: evalLimit }),
+    });
+    return { "eval/accuracy": result.accuracy, "eval/reward": result.meanReward };
+  };
+  const emit = (record: CompareRecord) => {
+    records.push(record);
+    options.onStep?.(record);
+  };
+  emit({ step: 0, ...(await evaluate()) });
+  const result = await train({
+    algorithm,
+    config: options.config ?? {},
+    task,
+    policy: options.policy,
+    steps,
+    seed: options.seed,
+    evalEvery: 0,
+    onStep: async (record) => {
+      const evaluation = record.step % evalEvery === 0 || record.step === steps
+        ? await evaluate()
+        : {};
+      emit({ ...record, ...evaluation });
+    },
+  });
+  result.valueModel?.dispose();
+  return {
+    algorithm: algorithm.name,
+    seed: options.seed,
+    records,
+    peakRssMb: peakResidentMemoryMb(),
+    models: result.models.map((m) => ({
+      role: m.role,
+      parameters: m.parameters,
+      trainable: m.trainable,
+    })),
+    adamStepsPerUpdate: config.epochs * config.minibatches,
+    promptsDigest: promptsDigest(prompts),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * `deno task compare --quick` end to end, exactly as the README runs it, in a subprocess: the files
+ * it writes and the schema of `summary.json`; and the command line's checks.
+ */
+import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { parseCompareArgs } from "../../lib/cli/compare.ts";
+import { findChromium } from "../../lib/report/figure_to_image.ts";
+
+const SIX = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"];
+
+interface Row {
+  algorithm: string;
+  initialAccuracy: number;
+  finalAccuracy: { mean: number; std: number };
+  generatedTokens: number;
+  wallSeconds: number;
+  peakRssMb: number;
+  modelsHeld: string[];
+  parameters: number;
+  adamStepsPerUpdate: number;
+  allEqualGroupFraction: number | null;
+  nonzeroAdvantageFraction: number | null;
+}
+
+interface Section {
+  task: string;
+  seeds: number;
+  steps: number;
+  samePromptsPerStep: boolean;
+  rows: Row[];
+  curves: Record<string, { step: number }[]>;
+}
+
+function checkSection(section: Section, name: string): void {
+  assertEquals(section.task, "addition", name);
+  assertEquals([section.seeds, section.steps], [1, 6], name);
+  assertEquals(section.samePromptsPerStep, true, `${name}: same prompts per step`);
+  assertEquals(section.rows.map((r) => r.algorithm), SIX, name);
+  for (const row of section.rows) {
+    const what = `${name} ${row.algorithm}`;
+    for (const a of [row.initialAccuracy, row.finalAccuracy.mean]) {
+      assert(a >= 0 && a <= 1, `${what}: accuracy ${a}`);
+    }
+    assertEquals(row.finalAccuracy.std, 0, `${what}: one seed`);
+    assert(row.generatedTokens > 0, `${what}: tokens`);
+    assert(row.wallSeconds > 0, `${what}: seconds`);
+    assert(row.peakRssMb > 10, `${what}: memory`);
+    assert(row.modelsHeld.includes("policy") && row.modelsHeld.includes("reward"), what);
+    assert(Number.isInteger(row.parameters) && row.parameters > 0, `${what}: parameters`);
+    assert(Number.isInteger(row.adamStepsPerUpdate) && row.adamStepsPerUpdate >= 1, what);
+    for (const f of [row.allEqualGroupFraction, row.nonzeroAdvantageFraction]) {
+      assert(f === null || (f >= 0 && f <= 1), `${what}: fraction ${f}`);
+    }
+    assertEquals(section.curves[row.algorithm].map((p) => p.step), [0, 2, 4, 6], what);
+  }
+  const byName = Object.fromEntries(section.rows.map((r) => [r.algorithm, r]));
+  // PPO holds a critic: more parameters than GRPO; the group methods report all-equal groups.
+  assert(byName.ppo.modelsHeld.includes("value"));
+  assert(byName.ppo.parameters > byName.grpo.parameters);
+  for (const name of ["grpo", "rloo", "trepo"]) assert(byName[name].allEqualGroupFraction !== null);
+  // The same warm start for every algorithm of a seed.
+  assertEquals(new Set(section.rows.map((r) => r.initialAccuracy)).size, 1, name);
+}
+
+Deno.test({
+  name: "compare --quick writes summary.json (schema), summary.md, report.html and curves.png",
+  // The subprocess opens Chromium for curves.png and spawns one process per run.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "trepo_compare_" });
+    try {
+      const command = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "lib/cli/compare.ts",
+          "--quick",
+          "--out",
+          out,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      });
+      const { code, stdout, stderr } = await command.output();
+      const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+      assertEquals(code, 0, text);
+      const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+      checkSection(summary, "main");
+      checkSection(summary.hard, "hard");
+      // --quick: 4 prompts × 4 responses per update, the same for every algorithm.
+      assertEquals(summary.setup.promptsPerStep, 4);
+      assertEquals(summary.setup.groupSize, 4);
+      for (const name of SIX) assertEquals(summary.setup.configs[name].promptsPerStep, 4);
+      const md = await Deno.readTextFile(`${out}/summary.md`);
+      assertStringIncludes(md, "## Main comparison");
+      assertStringIncludes(md, "## Hard variant");
+      assertStringIncludes(md, "| trepo |");
+      assertStringIncludes(await Deno.readTextFile(`${out}/report.html`), "Plotly.newPlot");
+      if (findChromium() !== undefined) {
+        const png = await Deno.readFile(`${out}/curves.png`);
+        assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test("compare: quick defaults, explicit flags win", () => {
+  const quick = parseCompareArgs(["--quick"]);
+  assertEquals([quick.seeds, quick.steps, quick.evalLimit, quick.hard], [1, 6, 50, true]);
+  assertEquals(quick.algorithms, SIX);
+  const full = parseCompareArgs(["--seeds", "3", "--no-hard", "--algorithms", "grpo,dr-grpo"]);
+  assertEquals([full.seeds, full.steps, full.evalLimit, full.hard], [3, 80, undefined, false]);
+  assertEquals([full.sftSteps, full.sftTarget, quick.sftTarget], [2000, 0.65, null]);
+  assertEquals(parseCompareArgs(["--sft-target", "none"]).sftTarget, null);
+  assertEquals(full.algorithms, ["grpo", "dr_grpo"]);
+  assertEquals(parseCompareArgs(["--quick", "--steps=9"]).steps, 9);
+});
+
+Deno.test("compare: bad command lines", () => {
+  const context = "Cannot parse the command line";
+  assertThrows(
+    () => parseCompareArgs(["--steps", "0"]),
+    RangeError,
+    `${context}: --steps must be an integer ≥ 1, got "0"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--group-size", "1"]),
+    RangeError,
+    `${context}: --group-size must be an integer ≥ 2, got "1"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--seeds"]),
+    RangeError,
+    `${context}: --seeds needs a value`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--fast"]),
+    RangeError,
+    `${context}: unknown option --fast (see --help)`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--fast", "1"]),
+    RangeError,
+    `${context}: unknown option --fast (see --help)`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["grpo"]),
+    RangeError,
+    `${context}: unexpected argument "grpo"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--algorithms", "grpo,dpo"]),
+    RangeError,
+    "Cannot find the algorithm: unknown algorithm",
+  );
+  assertThrows(
+    () => parseCompareArgs(["--threshold-gain", "x"]),
+    RangeError,
+    `${context}: --threshold-gain must be a number, got "x"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--backend", "tpu"]),
+    RangeError,
+    `${context}: --backend must be one of`,
+  );
+  assertThrows(() => parseCompareArgs(["--task", "chess"]), RangeError, "unknown task");
+});
