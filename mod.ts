@@ -398,3 +398,4 @@ export {
   signalPanels,
 } from "./lib/report/compare_figures.ts";
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/causal_attention.ts";
+export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";

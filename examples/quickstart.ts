@@ -1,5 +1,5 @@
-import { addition, createPolicy, defaultPolicyConfig, initBackend, Random } from "../mod.ts";
-import { sample, score, supervisedFineTune } from "../mod.ts";
+import { addition, createPolicy, defaultPolicyConfig, initBackend, Random } from "@trepo/rl";
+import { sample, score, supervisedFineTune } from "@trepo/rl";
 
 await initBackend(); // wasm, the embedded default
 const policy = createPolicy(defaultPolicyConfig(addition)); // 0.1 M-parameter GPT

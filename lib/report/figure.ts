@@ -23,7 +23,8 @@ export interface Trace {
   name?: string;
   /** `"lines"`, `"markers"`, `"lines+markers"`, … (scatter only). */
   mode?: string;
-  /** x values; when both `x` and `y` are given they must have the same length. */
+  /** x values; when both `x` and `y` are given they must have the same length (a heatmap's x
+   * labels the columns of z and its y the rows). */
   x?: DataArray;
   /** y values. */
   y?: DataArray;
@@ -119,6 +120,30 @@ export function validateFigure(figure: unknown, context: string): asserts figure
     }
     const x = t.x as ArrayLike<unknown> | undefined;
     const y = t.y as ArrayLike<unknown> | undefined;
+    if (t.type === "heatmap") {
+      // A heatmap's x labels its columns and y its rows: z is rows × columns.
+      const z = t.z as ArrayLike<unknown> | undefined;
+      if (z === undefined) throw new TypeError(`${context}: heatmap trace ${i} has no z values`);
+      const rows = Array.from(
+        z,
+        (row) => isArrayLike(row) ? (row as ArrayLike<unknown>).length : -1,
+      );
+      if (rows.includes(-1)) {
+        throw new TypeError(`${context}: heatmap trace ${i} z must be an array of rows`);
+      }
+      const columns = Math.max(0, ...rows);
+      if (y !== undefined && y.length !== rows.length) {
+        throw new TypeError(
+          `${context}: heatmap trace ${i} has ${y.length} y values but ${rows.length} rows of z`,
+        );
+      }
+      if (x !== undefined && x.length !== columns) {
+        throw new TypeError(
+          `${context}: heatmap trace ${i} has ${x.length} x values but ${columns} columns of z`,
+        );
+      }
+      return;
+    }
     if (x !== undefined && y !== undefined && x.length !== y.length) {
       throw new TypeError(
         `${context}: trace ${i} has ${x.length} x values but ${y.length} y values`,

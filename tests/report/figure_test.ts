@@ -13,6 +13,10 @@ Deno.test("validateFigure accepts scatter, bar and heatmap traces", () => {
   validateFigure({ data: [{ x: [1, 2], y: [3, 4] }] }, context);
   validateFigure({ data: [{ type: "bar", x: ["a", "b"], y: [1, null] }] }, context);
   validateFigure({ data: [{ type: "heatmap", z: [[1, 2], [3, 4]] }], layout: {} }, context);
+  // 2 rows × 3 columns: x labels the 3 columns, y the 2 rows.
+  validateFigure({
+    data: [{ type: "heatmap", x: ["a", "b", "c"], y: ["r1", "r2"], z: [[1, 2, 3], [4, 5, 6]] }],
+  }, context);
   validateFigure({ data: [{ y: new Float32Array([1, 2, 3]) }] }, context);
 });
 
@@ -26,6 +30,17 @@ Deno.test("validateFigure rejects bad figures with exact errors", () => {
     [{ data: [{ y: [1] }, { y: "abc" }] }, TypeError, 'trace 1 y must be an array, got "abc"'],
     [{ data: [{ x: [1, 2, 3], y: [1, 2] }] }, TypeError, "trace 0 has 3 x values but 2 y values"],
     [{ data: [{ type: 3, y: [1] }] }, TypeError, "trace 0 type must be a string, got 3"],
+    [{ data: [{ type: "heatmap", x: [1] }] }, TypeError, "heatmap trace 0 has no z values"],
+    [
+      { data: [{ type: "heatmap", y: [1], z: [[1, 2], [3, 4]] }] },
+      TypeError,
+      "heatmap trace 0 has 1 y values but 2 rows of z",
+    ],
+    [
+      { data: [{ type: "heatmap", x: [1, 2, 3], z: [[1, 2], [3, 4]] }] },
+      TypeError,
+      "heatmap trace 0 has 3 x values but 2 columns of z",
+    ],
     [{ data: [{ y: [1] }], layout: [] }, TypeError, "figure.layout must be an object"],
     [{ data: [{ y: [1] }], config: "x" }, TypeError, "figure.config must be an object"],
   ];
