@@ -397,5 +397,5 @@ export {
   type Panel,
   signalPanels,
 } from "./lib/report/compare_figures.ts";
-export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/causal_attention.ts";
+export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";

@@ -3,7 +3,7 @@ import { sample, score, supervisedFineTune } from "@trepo/rl";
 
 await initBackend(); // wasm, the embedded default
 const policy = createPolicy(defaultPolicyConfig(addition)); // 0.1 M-parameter GPT
-await supervisedFineTune(policy, addition, { seed: 1 }); // the SFT warm start, ~30 s
+await supervisedFineTune(policy, addition, { seed: 1 }); // the SFT warm start, ~20 s
 const { tokenizer } = addition;
 const prompts = addition.prompts(new Random(7), 2).map((p) => tokenizer.encode(p));
 const rollout = await sample(policy, prompts, {

@@ -10,7 +10,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
-import { type BackendName, initBackend } from "../backend.ts";
+import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
+import { parseFlags } from "./flags.ts";
 import { Random } from "../random.ts";
 import { createPolicy, type Policy, type PolicyConfig } from "../policy/transformer.ts";
 import { sample } from "../sample/sample.ts";
@@ -333,18 +334,25 @@ function table(r: BenchResult): string {
 }
 
 if (import.meta.main) {
-  const args = Deno.args;
-  const quick = args.includes("--quick");
-  const backendAt = args.indexOf("--backend");
-  const outAt = args.indexOf("--out");
-  const out = outAt >= 0 ? args[outAt + 1] : "results/bench.json";
-  const result = await runBench({
-    quick,
-    ...(backendAt >= 0 ? { backend: args[backendAt + 1] as BackendName } : {}),
-  });
-  console.log(table(result));
-  const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
-  console.log(`wrote ${out}`);
+  const flags = parseFlags(
+    Deno.args,
+    {
+      quick: { value: false, default: "off", help: "fewer repetitions" },
+      backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
+      out: { value: true, default: "results/bench.json", help: "where the JSON goes" },
+    },
+    "Usage: deno task bench [options]\n\nSampling and training-step speed of the reference model.",
+  );
+  if (flags !== undefined) {
+    const out = flags.out ?? "results/bench.json";
+    const result = await runBench({
+      quick: flags.quick === "true",
+      ...(flags.backend === undefined ? {} : { backend: flags.backend as BackendName }),
+    });
+    console.log(table(result));
+    const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(out, JSON.stringify(result, null, 2) + "\n");
+    console.log(`wrote ${out}`);
+  }
 }

@@ -10,7 +10,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type BackendName, initBackend } from "../backend.ts";
+import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
+import { parseFlags } from "./flags.ts";
 import { Random } from "../random.ts";
 import { createPolicy, freezePolicy, type Policy } from "../policy/transformer.ts";
 import { charTokenizer } from "../tasks/task.ts";
@@ -182,16 +183,18 @@ export async function benchRl(
   return rows;
 }
 
-if (import.meta.main) {
-  const args = Deno.args;
-  const flag = (name: string, fallback: string): string => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
-  };
-  const backend = await initBackend({ backend: flag("backend", "wasm") as BackendName });
-  const out = flag("out", "results/bench_rl.json");
-  const steps = Number(flag("steps", "20"));
-  const warmup = Number(flag("warmup", "2"));
+async function main(): Promise<void> {
+  const flags = parseFlags(Deno.args, {
+    backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
+    out: { value: true, default: "results/bench_rl.json", help: "where the JSON goes" },
+    steps: { value: true, default: "20", help: "timed steps per row (the median is reported)" },
+    warmup: { value: true, default: "2", help: "untimed steps first" },
+  }, "Usage: deno task bench:rl [options]\n\nMilliseconds per RL step of GRPO, RLOO and TRePO.");
+  if (flags === undefined) return;
+  const backend = await initBackend({ backend: (flags.backend ?? "wasm") as BackendName });
+  const out = flags.out ?? "results/bench_rl.json";
+  const steps = Number(flags.steps ?? "20");
+  const warmup = Number(flags.warmup ?? "2");
   console.log(
     `rlStep bench on ${backend.backend}: median of ${steps} steps after ${warmup} warm-up`,
   );
@@ -228,3 +231,5 @@ if (import.meta.main) {
   );
   console.log(`Wrote ${out}`);
 }
+
+if (import.meta.main) await main();

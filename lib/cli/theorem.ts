@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { initBackend } from "../backend.ts";
+import { BACKENDS, initBackend } from "../backend.ts";
+import { parseFlags } from "./flags.ts";
 import type { BackendName } from "../backend.ts";
 import type { Figure } from "../report/figure.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
@@ -36,30 +37,33 @@ interface Args {
   transformer: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, out: "results/theorem", seed: 2025, transformer: true };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) {
-        throw new RangeError(`Cannot parse the arguments: ${flag} needs a value`);
-      }
-      return v;
-    };
-    if (flag === "--quick") args.quick = true;
-    else if (flag === "--no-transformer") args.transformer = false;
-    else if (flag === "--out") args.out = value();
-    else if (flag === "--seed") args.seed = Number(value());
-    else if (flag === "--estimates") args.estimates = Number(value());
-    else if (flag === "--backend") args.backend = value() as BackendName;
-    else {
+function parseArgs(argv: readonly string[]): Args | undefined {
+  const flags = parseFlags(argv, {
+    quick: { value: false, default: "off", help: "2000 estimates per estimator (~20 s)" },
+    estimates: { value: true, default: "20000 (quick 2000)", help: "estimates per estimator" },
+    seed: { value: true, default: "2025", help: "seed of the sampled estimates" },
+    backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
+    out: { value: true, default: "results/theorem", help: "where the results go" },
+    "no-transformer": { value: false, default: "off", help: "only the tabular policy" },
+  }, "Usage: deno task theorem [options]\n\nThe paper's theorems checked against exact gradients.");
+  if (flags === undefined) return undefined;
+  const integer = (name: string, fallback: number): number => {
+    const value = flags[name] === undefined ? fallback : Number(flags[name]);
+    if (!Number.isInteger(value) || value < 1) {
       throw new RangeError(
-        `Cannot parse the arguments: unknown option ${flag}, expected --quick, --out DIR, --seed S, --estimates N, --backend NAME, --no-transformer`,
+        `Cannot parse the command line: --${name} must be a positive integer, got "${flags[name]}"`,
       );
     }
-  }
-  return args;
+    return value;
+  };
+  return {
+    quick: flags.quick === "true",
+    out: flags.out ?? "results/theorem",
+    seed: integer("seed", 2025),
+    ...(flags.estimates === undefined ? {} : { estimates: integer("estimates", 1) }),
+    ...(flags.backend === undefined ? {} : { backend: flags.backend as BackendName }),
+    transformer: flags["no-transformer"] !== "true",
+  };
 }
 
 /** One policy's section of the summary. */
@@ -227,6 +231,7 @@ function theoremFigure(sections: Record<string, Section>): Figure {
 
 async function main(): Promise<void> {
   const args = parseArgs(Deno.args);
+  if (args === undefined) return;
   const info = await initBackend(args.backend ? { backend: args.backend } : {});
   const start = performance.now();
   const tabularEstimates = args.estimates ?? (args.quick ? 2000 : 20000);

@@ -4,11 +4,10 @@ import { initBackend } from "../../lib/backend.ts";
 import { createPolicy, type PolicyConfig } from "../../lib/policy/transformer.ts";
 import {
   causalAttention,
-  setSimdKernels,
   setTypedKernels,
-  simdKernelsAvailable,
   useTypedKernels,
 } from "../../lib/policy/causal_attention.ts";
+import { setSimdKernels, simdKernelsAvailable } from "../../lib/policy/attention_simd.ts";
 import { trunk } from "../../lib/policy/layers.ts";
 import { randomiseWeights, TEST_BACKENDS } from "./reference_forward.ts";
 
