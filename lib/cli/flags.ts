@@ -58,7 +58,7 @@ export function parseFlags(
           usage,
           "",
           "Options:",
-          ...Object.entries(spec).map(([name, s], k) =>
+          ...Object.values(spec).map((s, k) =>
             `  ${valid[k].padEnd(width)}${s.help} (default: ${s.default})`
           ),
           `  ${"--help".padEnd(width)}this text`,
