@@ -31,9 +31,10 @@ import {
   type WeightSpec,
 } from "./transformer.ts";
 import { createValueModel, type ValueModel, valueModelWeightSpecs } from "./value_model.ts";
+import packageJson from "../../deno.json" with { type: "json" };
 
 /** The trepo version written into `config.json`. */
-export const TREPO_VERSION = "0.1.0";
+export const TREPO_VERSION: string = packageJson.version;
 /** The checkpoint layout version written into `config.json`. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
