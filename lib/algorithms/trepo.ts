@@ -356,6 +356,7 @@ export async function trepoStep(
     const nonzero = tf.tidy(() => tf.cast(tf.notEqual(advantages, 0), "float32") as tf.Tensor2D);
     owned.push(nonzero);
     const nonzeroFraction = await maskedMean(nonzero, rollout.mask);
+    const inEqualGroups = await nonzeroInEqualGroups(nonzero, rollout.mask, scored.values, G);
     const advantageSeconds = secondsSince(start) - continuationSeconds;
     // 4. Loss and update: PPO's clipped surrogate on per-token advantages (+ β·k3 KL).
     start = performance.now();
@@ -375,6 +376,9 @@ export async function trepoStep(
       ...update,
       "adv/nonzero_fraction": nonzeroFraction,
       "groups/all_equal_fraction": stats.allEqualGroupFraction,
+      // The paper's point: inside a group whose rewards are all equal GRPO's advantage is 0,
+      // while TRePO's per-token values can still be non-zero. NaN when no group was all-equal.
+      "adv/nonzero_in_equal_groups": inEqualGroups,
       "trepo/prefixes": prefixes,
       "trepo/continuation_tokens": continuationTokens,
       "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0) + continuationTokens,
@@ -407,6 +411,33 @@ async function scoreCompletions(
   } finally {
     disposeRollout(rollout);
   }
+}
+
+/**
+ * The fraction of valid tokens with a non-zero advantage among the responses whose group's
+ * rewards are all equal (NaN when no group is): the signal GRPO and RLOO lack there.
+ */
+async function nonzeroInEqualGroups(
+  nonzero: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  rewards: readonly number[],
+  groupSize: number,
+): Promise<number> {
+  const [flags, valid] = await Promise.all([nonzero.data(), mask.data()]);
+  const columns = nonzero.shape[1];
+  let count = 0;
+  let total = 0;
+  for (let g = 0; g * groupSize < rewards.length; g++) {
+    const group = rewards.slice(g * groupSize, (g + 1) * groupSize);
+    if (group.some((r) => r !== group[0])) continue;
+    for (let row = g * groupSize; row < (g + 1) * groupSize; row++) {
+      for (let t = 0; t < columns; t++) {
+        total += valid[row * columns + t];
+        count += valid[row * columns + t] * flags[row * columns + t];
+      }
+    }
+  }
+  return total === 0 ? NaN : count / total;
 }
 
 /** TRePO as `train` runs it. */

@@ -402,6 +402,7 @@ function tableRows(section: CompareSection): TableRow[] {
     "peak RSS MiB": Math.round(row.peakRssMb),
     "all-equal groups": fixed(row.allEqualGroupFraction, 3),
     "non-zero adv": fixed(row.nonzeroAdvantageFraction, 3),
+    "non-zero adv in all-equal groups": fixed(row.nonzeroInEqualGroupsFraction, 3),
   }));
 }
 
@@ -432,7 +433,9 @@ whose ${args.groupSize} rewards were all equal, where GRPO's and RLOO's advantag
 algorithm does not report it). non-zero adv: mean over updates of the fraction of responses with a
 non-zero response-level advantage (GRPO, RLOO, ReMax, REINFORCE: every token of a response shares
 it) or of tokens with a non-zero per-token advantage (TRePO); — for PPO, whose whitened GAE
-advantages are non-zero on practically every token.
+advantages are non-zero on practically every token. non-zero adv in all-equal groups: the same for
+TRePO's tokens, counted only inside groups whose rewards were all equal — there GRPO's and RLOO's
+advantages are exactly 0 by construction, so this column is the signal only TRePO has.
 `.trim();
 }
 

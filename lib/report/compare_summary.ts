@@ -142,6 +142,12 @@ export interface CompareRow {
    * (TRePO's per-token advantages) with a non-zero advantage; `null` when not reported.
    */
   nonzeroAdvantageFraction: number | null;
+  /**
+   * Mean over steps and seeds of the fraction of tokens with a non-zero advantage *inside groups
+   * whose rewards were all equal* (where GRPO's and RLOO's advantages are exactly 0); `null` when
+   * not reported (only TRePO reports it) or when no group was all-equal.
+   */
+  nonzeroInEqualGroupsFraction: number | null;
   /** The per-seed numbers behind the means. */
   perSeed: {
     seed: number;
@@ -178,12 +184,14 @@ export const COMPARE_METRICS: Readonly<{
   seconds: "time/step_s";
   allEqual: "groups/all_equal_fraction";
   nonzero: "adv/nonzero_fraction";
+  nonzeroInEqualGroups: "adv/nonzero_in_equal_groups";
 }> = Object.freeze({
   accuracy: "eval/accuracy",
   tokens: "tokens/generated",
   seconds: "time/step_s",
   allEqual: "groups/all_equal_fraction",
   nonzero: "adv/nonzero_fraction",
+  nonzeroInEqualGroups: "adv/nonzero_in_equal_groups",
 });
 
 /**
@@ -533,6 +541,10 @@ export function summarizeRuns(
     adamStepsPerUpdate: runs[0].adamStepsPerUpdate,
     allEqualGroupFraction: metricMean(runs.map((r) => r.records), COMPARE_METRICS.allEqual),
     nonzeroAdvantageFraction: metricMean(runs.map((r) => r.records), COMPARE_METRICS.nonzero),
+    nonzeroInEqualGroupsFraction: metricMean(
+      runs.map((r) => r.records),
+      COMPARE_METRICS.nonzeroInEqualGroups,
+    ),
     perSeed: perSeed.map(({ reached: _, ...rest }) => rest),
   };
 }

@@ -185,6 +185,7 @@ Deno.test("summarizeRuns: one algorithm over three seeds, worked out by hand", (
   assertEquals([row.policyUpdates, row.adamStepsPerUpdate], [4, 1]);
   assertAlmostEquals(row.allEqualGroupFraction!, 0.25, 1e-12);
   assertEquals(row.nonzeroAdvantageFraction, null);
+  assertEquals(row.nonzeroInEqualGroupsFraction, null);
   assertEquals(row.perSeed.map((s) => s.finalAccuracy), [0.3, 0.45, 0.6]);
   const ppo = summarizeRuns([run("ppo", 0, [0.2, 0.2, 0.2])]);
   assertEquals([ppo.parameters, ppo.trainableParameters, ppo.adamStepsPerUpdate], [2900, 1900, 8]);
