@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
 import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
-import { parseFlags } from "./flags.ts";
+import { parseFlags, runCommand } from "./flags.ts";
 import { Random } from "../random.ts";
 import { createPolicy, type Policy, type PolicyConfig } from "../policy/transformer.ts";
 import { sample } from "../sample/sample.ts";
@@ -333,7 +333,7 @@ function table(r: BenchResult): string {
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n");
 }
 
-if (import.meta.main) {
+async function main(): Promise<void> {
   const flags = parseFlags(
     Deno.args,
     {
@@ -356,3 +356,5 @@ if (import.meta.main) {
     console.log(`wrote ${out}`);
   }
 }
+
+if (import.meta.main) await runCommand(main);

@@ -11,7 +11,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
-import { parseFlags } from "./flags.ts";
+import { parseFlags, runCommand } from "./flags.ts";
 import { Random } from "../random.ts";
 import { createPolicy, freezePolicy, type Policy } from "../policy/transformer.ts";
 import { charTokenizer } from "../tasks/task.ts";
@@ -232,4 +232,4 @@ async function main(): Promise<void> {
   console.log(`Wrote ${out}`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCommand(main);

@@ -50,6 +50,7 @@ import {
 } from "../report/compare_summary.ts";
 import { runComparison } from "../report/compare_run.ts";
 import { compareFigure, gridFigure, signalPanels } from "../report/compare_figures.ts";
+import { runCommand } from "./flags.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
 import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";
 import { table, type TableRow } from "../report/table.ts";
@@ -670,11 +671,4 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runCommand(main);

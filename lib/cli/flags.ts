@@ -86,3 +86,19 @@ export function parseFlags(
   }
   return given;
 }
+
+/**
+ * Run a command's `main`, printing a failure as one `error: <message>` line (no stack trace) and
+ * exiting with status 1.
+ *
+ * @param main The command.
+ * @returns When `main` has finished.
+ */
+export async function runCommand(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
+}

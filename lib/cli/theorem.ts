@@ -13,7 +13,7 @@
  * @module
  */
 import { BACKENDS, initBackend } from "../backend.ts";
-import { parseFlags } from "./flags.ts";
+import { parseFlags, runCommand } from "./flags.ts";
 import type { BackendName } from "../backend.ts";
 import type { Figure } from "../report/figure.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
@@ -359,4 +359,4 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCommand(main);

@@ -19,6 +19,7 @@ import { type FieldSpec, resolveConfig } from "../algorithms/step.ts";
 import { parseHubRef } from "../hub/hub_ref.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
 import { pushCheckpoint } from "../hub/push_checkpoint.ts";
+import { runCommand } from "./flags.ts";
 
 /** The command's options (besides the algorithm's config keys). */
 interface Options {
@@ -407,11 +408,4 @@ export async function main(args: readonly string[]): Promise<void> {
   result.valueModel?.dispose();
 }
 
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    Deno.exit(1);
-  }
-}
+if (import.meta.main) await runCommand(() => main(Deno.args));
