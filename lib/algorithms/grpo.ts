@@ -10,14 +10,15 @@ import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import { groupRelativeAdvantages, type GroupScale } from "../advantage/group_relative.ts";
-import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
+  clippedPolicyLoss,
   encodePrompts,
   nonzeroFraction,
+  onEveryToken,
   referenceLogProbs,
+  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -84,6 +85,56 @@ export const drGrpoConfig: Readonly<GrpoConfig> = Object.freeze({
 });
 
 /**
+ * GRPO's advantages (step 3 of {@linkcode grpoStep}): each response's reward standardised within
+ * its group, `A_i = (r_i − mean_g r) / (std_g r + ε)` (`scale: "group"`; `"batch"` divides by
+ * the batch std, `"none"` only centres, Dr. GRPO), then given to every one of its tokens.
+ *
+ * What it does to the gradient (measured in `deno task theorem`, as-shipped rows): `mean_g`
+ * includes response i itself, which shrinks the expected update by `(G − 1)/G`; the division by
+ * the sampled group std is a data-dependent per-prompt rescale, so the mean update is no longer
+ * proportional to `∇J`.
+ *
+ * Used by GRPO and Dr. GRPO, and by the theory lab's as-shipped rows.
+ *
+ * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 1, Lemma 2 and §5 (GRPO).
+ *
+ * @param rewards Response rewards `[B]`, groups of `groupSize` contiguous rows.
+ * @param mask Response mask `[B, T]`.
+ * @param config `groupSize`, `scale`, `advantageEpsilon`.
+ * @returns Response advantages `[B]` and token advantages `[B, T]` (the caller disposes both).
+ *
+ * @example A group of two: ±(1/√2)/(1/√2 + ε) on every valid token
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { defaultGrpoConfig, grpoAdvantages } from "./grpo.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const rewards = tf.tensor1d([1, 0]);
+ * const mask = tf.tensor2d([[1, 1], [1, 0]]);
+ * const { responses, tokens } = grpoAdvantages(rewards, mask, { ...defaultGrpoConfig, groupSize: 2 });
+ * const a = await tokens.array(); // mean 0.5, std (ddof 1) 1/√2
+ * assertAlmostEquals(a[0][1], 0.5 / Math.SQRT1_2, 1e-5);
+ * assertAlmostEquals(a[1][0], -0.5 / Math.SQRT1_2, 1e-5);
+ * assertAlmostEquals(a[1][1], 0);
+ * tf.dispose([rewards, mask, responses, tokens]);
+ * ```
+ */
+export function grpoAdvantages(
+  rewards: tf.Tensor1D,
+  mask: tf.Tensor2D,
+  config: Pick<GrpoConfig, "groupSize" | "scale" | "advantageEpsilon">,
+): ResponseAdvantages {
+  const responses = groupRelativeAdvantages(rewards, {
+    groupSize: config.groupSize,
+    scale: config.scale,
+    epsilon: config.advantageEpsilon,
+  });
+  return onEveryToken(responses, mask);
+}
+
+/**
  * One GRPO step.
  *
  * `A_i = (r_i − mean_g r) / (std_g r + ε)` for every token of response i;
@@ -119,14 +170,12 @@ export async function grpoStep(
     const scored = await scoreRollout(state, rollout, batch);
     owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): group-relative, the same for every token.
-    const responseAdvantages = groupRelativeAdvantages(scored.rewards, {
-      groupSize: config.groupSize,
-      scale: config.scale,
-      epsilon: config.advantageEpsilon,
-    });
-    owned.push(responseAdvantages);
-    const advantages = broadcastToTokens(responseAdvantages, rollout.mask);
-    owned.push(advantages);
+    const { responses: responseAdvantages, tokens: advantages } = grpoAdvantages(
+      scored.rewards,
+      rollout.mask,
+      config,
+    );
+    owned.push(responseAdvantages, advantages);
     const refLogProbs = referenceLogProbs(state, rollout);
     if (refLogProbs !== undefined) owned.push(refLogProbs);
     const advantageSeconds = secondsSince(start);
@@ -136,7 +185,7 @@ export async function grpoStep(
       state,
       rollout,
       { advantages, refLogProbs },
-      (x) => clippedSurrogateLoss(x, { epsilon: config.clipEpsilon }),
+      clippedPolicyLoss(config),
       maxTokens,
     );
     const trainSeconds = secondsSince(start);
@@ -170,6 +219,7 @@ export const grpo: Algorithm<GrpoConfig> = Object.freeze(
       advantageEpsilon: { kind: "number", min: 0 },
     },
     step: grpoStep,
+    policyLoss: clippedPolicyLoss,
     usesValueModel: false,
     minGroupSize: 2,
   } as const,

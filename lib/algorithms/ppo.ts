@@ -14,13 +14,13 @@ import { tokenValues } from "../sample/token_values.ts";
 import { klShapedTokenRewards } from "../score/kl_shaped_rewards.ts";
 import { generalizedAdvantages } from "../advantage/generalized_advantages.ts";
 import { whiten } from "../advantage/whiten.ts";
-import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { valueLoss } from "../loss/value_loss.ts";
 import { aggregateLoss } from "../loss/aggregate.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import { explainedVariance } from "../metrics/explained_variance.ts";
 import {
   type Algorithm,
+  clippedPolicyLoss,
   encodePrompts,
   referenceLogProbs,
   RL_CONFIG_SPEC,
@@ -80,6 +80,77 @@ export const defaultPpoConfig: Readonly<PpoConfig> = Object.freeze({
   valueClip: 0.2,
 });
 
+/** The inputs of {@linkcode ppoAdvantages}, all for the same `B` responses. */
+export interface PpoAdvantageInputs {
+  /** Response rewards `RM(W)`, `[B]`. */
+  rewards: tf.Tensor1D;
+  /** The sampler's log-probs `[B, T]`. */
+  logProbs: tf.Tensor2D;
+  /** The reference's log-probs `[B, T]`, or `undefined` for no KL shaping (β = 0). */
+  refLogProbs: tf.Tensor2D | undefined;
+  /** The critic's values `V(W[0..t−1])` of each token's state, `[B, T]`. */
+  values: tf.Tensor2D;
+  /** Response mask `[B, T]`. */
+  mask: tf.Tensor2D;
+}
+
+/**
+ * PPO's advantages (step 3 of {@linkcode ppoStep}): InstructGPT's token rewards
+ * `r_t = −β(logπ_old − logπ_ref)_t + [t = last] RM(W)` (`klShapedTokenRewards`), GAE on the
+ * critic's values `(A, R) = GAE(r, V; γ, λ)` (`generalizedAdvantages`), then `Â = whiten(A)`.
+ *
+ * With exact values, `E[A_t | W[0..t]] = Q − V` for every λ (Theorem 2 under the ZRA with γ = 1);
+ * the whitening is a batch-dependent shift and rescale, measured in `deno task theorem`.
+ *
+ * Used by PPO and by the theory lab's as-shipped rows (with the exact V as a perfect critic).
+ *
+ * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 2 (Eq. 28) and Eq. 26.
+ *
+ * @param inputs Rewards `[B]`, log-probs, reference log-probs, values and mask `[B, T]`.
+ * @param config `beta`, `gamma`, `lambda`.
+ * @returns Whitened advantages and the returns `A + V` (before whitening), both `[B, T]`; the
+ *   caller disposes them.
+ *
+ * @example One response of two tokens, exact values, no KL: A = (0.5, 1) before whitening
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { defaultPpoConfig, ppoAdvantages } from "./ppo.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const inputs = {
+ *   rewards: tf.tensor1d([1]),
+ *   logProbs: tf.tensor2d([[-1, -1]]),
+ *   refLogProbs: undefined,
+ *   values: tf.tensor2d([[0.5, 0]]),
+ *   mask: tf.tensor2d([[1, 1]]),
+ * };
+ * const { advantages, returns } = ppoAdvantages(inputs, { ...defaultPpoConfig, lambda: 1 });
+ * const r = await returns.array(); // reward-to-go: 1 at both tokens
+ * assertAlmostEquals(r[0][0], 1);
+ * const a = await advantages.array(); // (0.5, 1) whitened: mean 0.75, std (ddof 1) √0.125
+ * assertAlmostEquals(a[0][0], -0.25 / Math.sqrt(0.125 + 1e-8), 1e-5);
+ * tf.dispose([advantages, returns, inputs.rewards, inputs.logProbs, inputs.values, inputs.mask]);
+ * ```
+ */
+export function ppoAdvantages(
+  inputs: PpoAdvantageInputs,
+  config: Pick<PpoConfig, "beta" | "gamma" | "lambda">,
+): { advantages: tf.Tensor2D; returns: tf.Tensor2D } {
+  const { rewards, logProbs, refLogProbs, values, mask } = inputs;
+  return tf.tidy(() => {
+    const tokenRewards = klShapedTokenRewards(rewards, logProbs, refLogProbs ?? logProbs, mask, {
+      beta: refLogProbs === undefined ? 0 : config.beta,
+    });
+    const gae = generalizedAdvantages(
+      { tokenRewards, values, mask },
+      { gamma: config.gamma, lambda: config.lambda },
+    );
+    return { advantages: whiten(gae.advantages, mask), returns: gae.returns };
+  });
+}
+
 /**
  * One PPO step.
  *
@@ -119,30 +190,23 @@ export async function ppoStep(
   const sampleSeconds = secondsSince(start);
   const owned: tf.Tensor[] = [];
   try {
-    // 2. Score: response reward, then InstructGPT token rewards (reward on the last token, −β·k1 KL on each).
+    // 2. Score: one reward per response (step 3 turns it into InstructGPT's token rewards).
     start = performance.now();
     const scored = await scoreRollout(state, rollout, batch);
     owned.push(scored.rewards);
     const refLogProbs = referenceLogProbs(state, rollout);
     if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const tokenRewards = klShapedTokenRewards(
-      scored.rewards,
-      rollout.logProbs,
-      refLogProbs ?? rollout.logProbs,
-      rollout.mask,
-      { beta: refLogProbs === undefined ? 0 : config.beta },
-    );
-    owned.push(tokenRewards);
     // 3. Advantage (constants, outside the gradient): GAE on the critic's values, then whitened.
     const oldValues = tf.tidy(() => tokenValues(valueModel, rollout));
     owned.push(oldValues);
-    const { advantages: rawAdvantages, returns } = generalizedAdvantages(
-      { tokenRewards, values: oldValues, mask: rollout.mask },
-      { gamma: config.gamma, lambda: config.lambda },
-    );
-    owned.push(rawAdvantages, returns);
-    const advantages = whiten(rawAdvantages, rollout.mask);
-    owned.push(advantages);
+    const { advantages, returns } = ppoAdvantages({
+      rewards: scored.rewards,
+      logProbs: rollout.logProbs,
+      refLogProbs,
+      values: oldValues,
+      mask: rollout.mask,
+    }, config);
+    owned.push(advantages, returns);
     const explained = explainedVariance(oldValues, returns, rollout.mask);
     const advantageSeconds = secondsSince(start);
     // 4. Loss and update: clipped surrogate for the policy (the KL is in the rewards, so none in
@@ -152,7 +216,7 @@ export async function ppoStep(
       { ...state, reference: undefined },
       rollout,
       { advantages },
-      (x) => clippedSurrogateLoss(x, { epsilon: config.clipEpsilon }),
+      clippedPolicyLoss(config),
       batch.maxTokens,
     );
     const value = await updateValueModel(state, rollout, oldValues, returns);
@@ -177,7 +241,10 @@ export async function ppoStep(
   }
 }
 
-/** The critic's epochs × minibatches of clipped value regression onto the GAE returns. */
+/**
+ * The critic's epochs × minibatches of clipped value regression onto the GAE returns, each
+ * minibatch's loss a mean over its own valid tokens (as the policy's).
+ */
 async function updateValueModel(
   state: StepState<PpoConfig>,
   rollout: Parameters<typeof selectRows>[0],
@@ -189,7 +256,6 @@ async function updateValueModel(
   const optimizer = state.optimizers.value!;
   const weights = [...valueModel.weights.values()];
   const plan = minibatchPlan(rollout.lengths.length, config.epochs, config.minibatches, state.rng);
-  const normalizer = Math.max(1, rollout.lengths.reduce((a, b) => a + b, 0));
   let lossSum = 0;
   let normSum = 0;
   for (const rows of plan) {
@@ -203,7 +269,7 @@ async function updateValueModel(
         const perToken = valueLoss({ values, oldValues: old, returns: target }, {
           clip: config.valueClip,
         });
-        return aggregateLoss(perToken, mb.mask, { mode: "token-mean", normalizer });
+        return aggregateLoss(perToken, mb.mask, { mode: "token-mean" });
       }, { maxGradNorm: config.maxGradNorm, what: "the value model", step: state.step });
       lossSum += result.loss;
       normSum += result.gradNorm;
@@ -212,7 +278,7 @@ async function updateValueModel(
       tf.dispose([old, target]);
     }
   }
-  return { "loss/value": lossSum / config.epochs, "value/grad_norm": normSum / plan.length };
+  return { "loss/value": lossSum / plan.length, "value/grad_norm": normSum / plan.length };
 }
 
 /** PPO as `train` runs it. */
@@ -228,6 +294,7 @@ export const ppo: Algorithm<PpoConfig> = Object.freeze(
       valueClip: { kind: "number", min: 0, exclusiveMin: true },
     },
     step: ppoStep,
+    policyLoss: clippedPolicyLoss,
     usesValueModel: true,
     minGroupSize: 1,
   } as const,

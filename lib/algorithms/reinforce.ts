@@ -9,7 +9,6 @@ import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { policyGradientLoss } from "../loss/policy_gradient.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
@@ -19,6 +18,7 @@ import {
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  scoreFunctionPolicyLoss,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -48,7 +48,7 @@ export const defaultReinforceConfig: Readonly<ReinforceConfig> = Object.freeze({
   epochs: 1,
   /** One minibatch. */
   minibatches: 1,
-  /** ε = 0.2 (PPO paper); only used by the clip metric. */
+  /** ε = 0.2 (PPO paper): the clip of the ratio loss once a batch makes several Adam steps (see `scoreFunctionPolicyLoss`). */
   clipEpsilon: 0.2,
   /** Σ over a response's tokens, mean over responses: the estimator of Theorem 1. */
   aggregation: "sequence-sum",
@@ -99,7 +99,7 @@ export async function reinforceStep(
       state,
       rollout,
       { advantages, refLogProbs },
-      (x) => policyGradientLoss(x),
+      scoreFunctionPolicyLoss(config),
       batch.maxTokens,
     );
     const trainSeconds = secondsSince(start);
@@ -129,6 +129,7 @@ export const reinforce: Algorithm<ReinforceConfig> = Object.freeze(
     defaultConfig: defaultReinforceConfig,
     configSpec: RL_CONFIG_SPEC,
     step: reinforceStep,
+    policyLoss: scoreFunctionPolicyLoss,
     usesValueModel: false,
     minGroupSize: 1,
   } as const,

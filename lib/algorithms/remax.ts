@@ -9,17 +9,18 @@ import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import { greedy } from "../sample/greedy.ts";
 import { baselineAdvantages } from "../advantage/baseline.ts";
-import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { policyGradientLoss } from "../loss/policy_gradient.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
   encodePrompts,
   nonzeroFraction,
+  onEveryToken,
   referenceLogProbs,
+  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  scoreFunctionPolicyLoss,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -27,6 +28,7 @@ import {
   updatePolicy,
 } from "./step.ts";
 import { secondsSince } from "./update.ts";
+import { describe } from "../validate.ts";
 
 /** ReMax's settings (those of every recipe). */
 export type RemaxConfig = RlConfig;
@@ -49,13 +51,71 @@ export const defaultRemaxConfig: Readonly<RemaxConfig> = Object.freeze({
   epochs: 1,
   /** One minibatch. */
   minibatches: 1,
-  /** ε = 0.2 (PPO paper); only used by the clip metric. */
+  /** ε = 0.2 (PPO paper): the clip of the ratio loss once a batch makes several Adam steps (see `scoreFunctionPolicyLoss`). */
   clipEpsilon: 0.2,
   /** Σ over a response's tokens, mean over responses: ReMax Algorithm 1 (sum of token log-probs). */
   aggregation: "sequence-sum",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
 });
+
+/**
+ * ReMax's advantages (step 3 of {@linkcode remaxStep}): `A_i = r_i − RM(greedy response of
+ * prompt_i)` on every token of response i. The greedy response is a function of the policy and
+ * the prompt, not of the samples, so the baseline is prompt-level and the update stays unbiased
+ * (Lemma 2).
+ *
+ * Used by ReMax and by the theory lab's as-shipped rows.
+ *
+ * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 1 and Lemma 2.
+ *
+ * @param rewards Response rewards `[B]`, groups of `groupSize` contiguous rows per prompt.
+ * @param greedyRewards The reward of each prompt's greedy response, `B / groupSize` numbers.
+ * @param mask Response mask `[B, T]`.
+ * @param config `groupSize`.
+ * @returns Response advantages `[B]` and token advantages `[B, T]` (the caller disposes both).
+ * @throws {TypeError} When `greedyRewards` does not hold one number per prompt.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { remaxAdvantages } from "./remax.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const rewards = tf.tensor1d([1, 0, 0.5, 0.25]);
+ * const mask = tf.tensor2d([[1], [1], [1], [1]]);
+ * const { responses, tokens } = remaxAdvantages(rewards, [0.5, 0], mask, { groupSize: 2 });
+ * assertEquals(await responses.array(), [0.5, -0.5, 0.5, 0.25]);
+ * tf.dispose([rewards, mask, responses, tokens]);
+ * ```
+ */
+export function remaxAdvantages(
+  rewards: tf.Tensor1D,
+  greedyRewards: readonly number[],
+  mask: tf.Tensor2D,
+  config: Pick<RemaxConfig, "groupSize">,
+): ResponseAdvantages {
+  const prompts = rewards.shape[0] / config.groupSize;
+  if (!Array.isArray(greedyRewards) || greedyRewards.length !== prompts) {
+    throw new TypeError(
+      `Cannot compute ReMax advantages: greedyRewards must hold one number per prompt (${prompts}), got ${
+        describe(greedyRewards)
+      }`,
+    );
+  }
+  const responses = tf.tidy(() =>
+    baselineAdvantages(
+      rewards,
+      tf.tensor1d(
+        Array.from({ length: rewards.shape[0] }, (_, i) =>
+          greedyRewards[Math.floor(i / config.groupSize)]),
+      ),
+    )
+  );
+  return onEveryToken(responses, mask);
+}
 
 /**
  * One ReMax step: `A_i = r_i − RM(greedy(prompt_i))` for every token, `ℓ_t = −A logπ_θ(w_t|…)`
@@ -103,24 +163,23 @@ export async function remaxStep(
     }
     owned.push(greedyScored.rewards);
     // 3. Advantage (constants, outside the gradient): reward minus the prompt's greedy reward.
-    const baselines = tf.tensor1d(
-      scored.values.map((_, i) => greedyScored.values[Math.floor(i / config.groupSize)]),
+    const { responses: responseAdvantages, tokens: advantages } = remaxAdvantages(
+      scored.rewards,
+      greedyScored.values,
+      rollout.mask,
+      config,
     );
-    owned.push(baselines);
-    const responseAdvantages = baselineAdvantages(scored.rewards, baselines);
-    owned.push(responseAdvantages);
-    const advantages = broadcastToTokens(responseAdvantages, rollout.mask);
-    owned.push(advantages);
+    owned.push(responseAdvantages, advantages);
     const refLogProbs = referenceLogProbs(state, rollout);
     if (refLogProbs !== undefined) owned.push(refLogProbs);
     const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: REINFORCE.
+    // 4. Loss and update: REINFORCE (the clipped ratio once a batch makes several Adam steps).
     start = performance.now();
     const update = await updatePolicy(
       state,
       rollout,
       { advantages, refLogProbs },
-      (x) => policyGradientLoss(x),
+      scoreFunctionPolicyLoss(config),
       batch.maxTokens,
     );
     const trainSeconds = secondsSince(start);
@@ -152,6 +211,7 @@ export const remax: Algorithm<RemaxConfig> = Object.freeze(
     defaultConfig: defaultRemaxConfig,
     configSpec: RL_CONFIG_SPEC,
     step: remaxStep,
+    policyLoss: scoreFunctionPolicyLoss,
     usesValueModel: false,
     minGroupSize: 1,
   } as const,

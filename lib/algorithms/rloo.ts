@@ -9,18 +9,18 @@ import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import { leaveOneOutAdvantages } from "../advantage/leave_one_out.ts";
-import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
-import { policyGradientLoss } from "../loss/policy_gradient.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
   encodePrompts,
   nonzeroFraction,
+  onEveryToken,
   referenceLogProbs,
+  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  scoreFunctionPolicyLoss,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -48,17 +48,55 @@ export const defaultRlooConfig: Readonly<RlooConfig> = Object.freeze({
   beta: 0.05,
   /** Temperature 1: the policy's own distribution. */
   temperature: 1,
-  /** One pass (pure REINFORCE; TRL `num_ppo_epochs` 4 would switch to the clipped loss). */
+  /** One pass: pure REINFORCE. With `epochs > 1` or `minibatches > 1` the loss becomes PPO's clipped ratio against the sampler (see `scoreFunctionPolicyLoss`). */
   epochs: 1,
   /** One minibatch. */
   minibatches: 1,
-  /** ε = 0.2 (PPO paper), used only when epochs > 1. */
+  /** ε = 0.2 (PPO paper), used only when a batch makes several Adam steps. */
   clipEpsilon: 0.2,
   /** Σ over a response's tokens, mean over responses: the REINFORCE estimator of Theorem 1 (Ahmadian et al. use sequence log-probs). */
   aggregation: "sequence-sum",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
 });
+
+/**
+ * RLOO's advantages (step 3 of {@linkcode rlooStep}): `A_i = r_i − (1/(G−1)) Σ_{j≠i} r_j`, the
+ * reward minus the mean of the other responses of its group, on every token of the response.
+ * The baseline does not depend on response i, so the update stays an unbiased estimate of `∇J`
+ * (Lemma 2).
+ *
+ * Used by RLOO and by the theory lab's as-shipped rows.
+ *
+ * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 1 and Lemma 2.
+ *
+ * @param rewards Response rewards `[B]`, groups of `groupSize` contiguous rows.
+ * @param mask Response mask `[B, T]`.
+ * @param config `groupSize` (≥ 2).
+ * @returns Response advantages `[B]` and token advantages `[B, T]` (the caller disposes both).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { rlooAdvantages } from "./rloo.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const rewards = tf.tensor1d([3, 1, 2]);
+ * const mask = tf.tensor2d([[1, 1], [1, 0], [1, 1]]);
+ * const { responses, tokens } = rlooAdvantages(rewards, mask, { groupSize: 3 });
+ * assertEquals(await tokens.array(), [[1.5, 1.5], [-1.5, 0], [0, 0]]); // 3 − 1.5, 1 − 2.5, 2 − 2
+ * tf.dispose([rewards, mask, responses, tokens]);
+ * ```
+ */
+export function rlooAdvantages(
+  rewards: tf.Tensor1D,
+  mask: tf.Tensor2D,
+  config: Pick<RlooConfig, "groupSize">,
+): ResponseAdvantages {
+  return onEveryToken(leaveOneOutAdvantages(rewards, { groupSize: config.groupSize }), mask);
+}
 
 /**
  * One RLOO step.
@@ -95,25 +133,22 @@ export async function rlooStep(
     const scored = await scoreRollout(state, rollout, batch);
     owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): leave-one-out, the same for every token.
-    const responseAdvantages = leaveOneOutAdvantages(scored.rewards, {
-      groupSize: config.groupSize,
-    });
-    owned.push(responseAdvantages);
-    const advantages = broadcastToTokens(responseAdvantages, rollout.mask);
-    owned.push(advantages);
+    const { responses: responseAdvantages, tokens: advantages } = rlooAdvantages(
+      scored.rewards,
+      rollout.mask,
+      config,
+    );
+    owned.push(responseAdvantages, advantages);
     const refLogProbs = referenceLogProbs(state, rollout);
     if (refLogProbs !== undefined) owned.push(refLogProbs);
     const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: REINFORCE (clipped surrogate when the batch is reused).
+    // 4. Loss and update: REINFORCE (the clipped ratio once a batch makes several Adam steps).
     start = performance.now();
     const update = await updatePolicy(
       state,
       rollout,
       { advantages, refLogProbs },
-      (x) =>
-        config.epochs > 1
-          ? clippedSurrogateLoss(x, { epsilon: config.clipEpsilon })
-          : policyGradientLoss(x),
+      scoreFunctionPolicyLoss(config),
       batch.maxTokens,
     );
     const trainSeconds = secondsSince(start);
@@ -143,6 +178,7 @@ export const rloo: Algorithm<RlooConfig> = Object.freeze(
     defaultConfig: defaultRlooConfig,
     configSpec: RL_CONFIG_SPEC,
     step: rlooStep,
+    policyLoss: scoreFunctionPolicyLoss,
     usesValueModel: false,
     minGroupSize: 2,
   } as const,

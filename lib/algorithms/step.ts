@@ -15,7 +15,10 @@ import { tokenLogProbs } from "../sample/token_log_probs.ts";
 import type { Tokenizer } from "../tasks/task.ts";
 import { type RewardFn, score } from "../score/score.ts";
 import { aggregateLoss, AGGREGATION_MODES, type AggregationMode } from "../loss/aggregate.ts";
+import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { klPenalty } from "../loss/kl_penalty.ts";
+import { policyGradientLoss } from "../loss/policy_gradient.ts";
+import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
 import { clipFraction } from "../metrics/clip_fraction.ts";
 import { approxKl } from "../metrics/approx_kl.ts";
 import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
@@ -98,6 +101,11 @@ export interface StepState<C extends RlConfig = RlConfig> {
   readonly rng: Random;
   /** The 1-based number of this step (error messages name it). */
   readonly step: number;
+  /**
+   * Measure `clip_ratio/after_update` and `policy/approx_kl_after_update` with one extra forward
+   * pass over the batch after the update (default off).
+   */
+  readonly measureAfterUpdate?: boolean;
 }
 
 /** The prompts of one step and how to score their responses. */
@@ -133,6 +141,8 @@ export interface Algorithm<C extends RlConfig = RlConfig> {
   readonly configSpec: ConfigSpec<C>;
   /** One RL step (a {@linkcode StepFn}). */
   step(state: StepState<C>, batch: StepBatch): Promise<StepMetrics>;
+  /** The per-token loss its step minimises for a config (the theory lab differentiates it). */
+  policyLoss(config: C): PolicyLossFn;
   /** Whether it trains a value model next to the policy (PPO). */
   readonly usesValueModel: boolean;
   /** The smallest group size it works with (RLOO and TRePO need 2). */
@@ -280,6 +290,121 @@ export interface PolicyLossInputs {
 /** A recipe's per-token policy loss `[b, T']` (before the KL term and the aggregation). */
 export type PolicyLossFn = (x: PolicyLossInputs) => tf.Tensor2D;
 
+/**
+ * PPO's clipped surrogate with the config's ε, the per-token loss of GRPO, PPO and TRePO:
+ * `ℓ_t = max(−A_t ρ_t, −A_t clip(ρ_t, 1 − ε, 1 + ε))`, `ρ_t = exp(logπ_θ − logπ_old)`.
+ *
+ * @param config The recipe's config (`clipEpsilon`).
+ * @returns The per-token loss.
+ */
+export function clippedPolicyLoss(config: RlConfig): PolicyLossFn {
+  return (x) => clippedSurrogateLoss(x, { epsilon: config.clipEpsilon });
+}
+
+/**
+ * The per-token loss of the REINFORCE-family recipes (ReMax, RLOO, REINFORCE): the plain
+ * score-function loss `ℓ_t = −A_t logπ_θ` when each batch makes exactly one Adam step
+ * (`epochs = 1` and `minibatches = 1`, fully on-policy), and PPO's clipped surrogate against the
+ * sampler's log-probs as soon as a batch makes several steps (`epochs > 1` or
+ * `minibatches > 1`): from the second step on the policy is no longer the sampler, and
+ * `−A·logπ_θ` would be an off-policy gradient with no importance ratio. At the first step
+ * (`ρ = 1`) both have the gradient `−A ∇logπ_θ`.
+ *
+ * @param config The recipe's config (`epochs`, `minibatches`, `clipEpsilon`).
+ * @returns The per-token loss.
+ *
+ * @example One step per batch: the plain loss; several: the clipped ratio
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { scoreFunctionPolicyLoss } from "./step.ts";
+ * import { defaultRlooConfig } from "./rloo.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const x = {
+ *   logProbs: tf.tensor2d([[Math.log(0.5)]]),
+ *   oldLogProbs: tf.tensor2d([[Math.log(0.25)]]),
+ *   advantages: tf.tensor2d([[2]]),
+ *   mask: tf.tensor2d([[1]]),
+ * };
+ * const plain = scoreFunctionPolicyLoss(defaultRlooConfig)(x);
+ * assertAlmostEquals((await plain.data())[0], -2 * Math.log(0.5), 1e-6); // −A·logπ
+ * const clipped = scoreFunctionPolicyLoss({ ...defaultRlooConfig, epochs: 2 })(x);
+ * assertAlmostEquals((await clipped.data())[0], -2 * 1.2, 1e-6); // ρ = 2 clipped at 1 + ε
+ * tf.dispose([plain, clipped, ...Object.values(x)]);
+ * ```
+ */
+export function scoreFunctionPolicyLoss(config: RlConfig): PolicyLossFn {
+  return config.epochs > 1 || config.minibatches > 1
+    ? clippedPolicyLoss(config)
+    : (x) => policyGradientLoss(x);
+}
+
+/** How {@linkcode policyObjective} combines the per-token terms. */
+export interface PolicyObjectiveOptions {
+  /** The recipe's per-token loss. */
+  loss: PolicyLossFn;
+  /** β of the k3 KL term to the reference (ignored without reference log-probs). */
+  beta: number;
+  /** The reduction (see `aggregateLoss`). */
+  aggregation: AggregationMode;
+  /** The denominator of `"constant"`: rows of this (mini)batch × the response budget. */
+  normalizer?: number;
+}
+
+/**
+ * The scalar a recipe's Adam step minimises on one (mini)batch:
+ * `aggregate(ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`. The aggregation is normalised by
+ * this (mini)batch's own token or sequence count, as TRL and verl do (`"constant"` by its rows ×
+ * the response budget), so one minibatch of the whole batch is exactly the full-batch loss.
+ *
+ * Used by every recipe's update ({@linkcode updatePolicy}) and by the theory lab, which
+ * differentiates it with respect to `logProbs` to get the weight each recipe gives every
+ * `∇log π(w_t | …)`.
+ *
+ * @param x Log-probs (differentiable), old log-probs, advantages and mask, all `[b, T']`.
+ * @param refLogProbs Reference log-probs `[b, T']`, or `undefined` for no KL term.
+ * @param options The per-token loss, β, the aggregation and its normaliser.
+ * @returns A scalar.
+ */
+export function policyObjective(
+  x: PolicyLossInputs,
+  refLogProbs: tf.Tensor2D | undefined,
+  options: PolicyObjectiveOptions,
+): tf.Scalar {
+  return tf.tidy(() => {
+    let perToken = options.loss(x);
+    if (refLogProbs !== undefined && options.beta > 0) {
+      perToken = tf.add(
+        perToken,
+        tf.mul(klPenalty(x.logProbs, refLogProbs, { estimator: "k3" }), options.beta),
+      );
+    }
+    return aggregateLoss(perToken, x.mask, {
+      mode: options.aggregation,
+      normalizer: options.normalizer,
+    });
+  });
+}
+
+/**
+ * The denominator `"constant"` aggregation needs for a (mini)batch of `rows` responses: rows ×
+ * the response budget (Dr. GRPO); `undefined` for every other mode (they count the mask).
+ *
+ * @param config The recipe's config.
+ * @param rows Responses in the (mini)batch.
+ * @param maxTokens The response budget of the step.
+ * @returns The normaliser, or `undefined`.
+ */
+export function aggregationNormalizer(
+  config: RlConfig,
+  rows: number,
+  maxTokens: number,
+): number | undefined {
+  return config.aggregation === "constant" ? rows * maxTokens : undefined;
+}
+
 /** The constants of a policy update. */
 export interface PolicyUpdateInputs {
   /** Token advantages `[B, T]` (constant; zero at masked positions). */
@@ -290,20 +415,26 @@ export interface PolicyUpdateInputs {
 
 /**
  * The update every recipe ends with: for `epochs` passes, for each of `minibatches` random parts
- * of the rollout, one Adam step on
- * `aggregate(ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`
- * where ℓ is the recipe's per-token loss. Old log-probs are the sampler's (`rollout.logProbs`).
- * `"token-mean"` and the sequence modes are normalised by the whole batch's token or sequence
- * count, so that the minibatch losses add up to the full-batch loss; `"constant"` uses
- * `B × maxTokens` (Dr. GRPO).
+ * of the rollout, one Adam step on {@linkcode policyObjective} with the recipe's per-token loss.
+ * Old log-probs are the sampler's (`rollout.logProbs`). Each minibatch's loss is normalised by
+ * its own token or sequence count (TRL, verl), so every Adam step sees a loss of the same scale
+ * whatever the number of minibatches.
+ *
+ * Metrics: `loss/policy` is the mean loss of the Adam steps; `grad_norm` their mean gradient
+ * norm before clipping. When the batch makes more than one Adam step, `clip_ratio` (fraction of
+ * valid tokens where the clip was active, see `clipFraction`) and `policy/approx_kl`
+ * (`mean(logπ_old − logπ_θ)`) are measured inside each step's loss and averaged, as TRL logs them;
+ * with one step they would be 0 by construction (ρ = 1) and are left out. With
+ * `state.measureAfterUpdate`, one extra forward pass over the whole batch after the last step
+ * gives `clip_ratio/after_update` and `policy/approx_kl_after_update`: how far the update moved
+ * the policy from the sampler on this batch.
  *
  * @param state The step's state.
  * @param rollout The batch of responses.
  * @param inputs Advantages and reference log-probs (constants).
  * @param loss The recipe's per-token loss.
  * @param maxTokens The response budget of the step (for `"constant"`).
- * @returns `loss/policy` (summed over minibatches, averaged over epochs), `grad_norm` (mean),
- *   `clip_ratio` (mean), `policy/approx_kl` (drift of the last pass).
+ * @returns The metrics above.
  */
 export async function updatePolicy(
   state: StepState,
@@ -315,16 +446,8 @@ export async function updatePolicy(
   const { config, policy } = state;
   const rows = rollout.lengths.length;
   const plan = minibatchPlan(rows, config.epochs, config.minibatches, state.rng);
-  const tokenCount = rollout.lengths.reduce((a, b) => a + b, 0);
-  const sequenceCount = rollout.lengths.filter((n) => n > 0).length;
-  const normalizer = config.aggregation === "constant"
-    ? rows * maxTokens
-    : config.aggregation === "token-mean"
-    ? Math.max(1, tokenCount)
-    : config.aggregation === "sequence-mean" || config.aggregation === "sequence-sum"
-    ? Math.max(1, sequenceCount)
-    : undefined;
   const weights = [...policy.weights.values()];
+  const reused = plan.length > 1;
   let lossSum = 0;
   let normSum = 0;
   let clipSum = 0;
@@ -343,16 +466,16 @@ export async function updatePolicy(
       const result = await applyUpdate(state.optimizers.policy, weights, () => {
         const logProbs = tokenLogProbs(policy, mb, { temperature: config.temperature });
         const x = { logProbs, oldLogProbs: mb.logProbs, advantages, mask: mb.mask };
-        clip = clipFraction(x, { epsilon: config.clipEpsilon });
-        drift = approxKl(logProbs, mb.logProbs, mb.mask);
-        let perToken = loss(x);
-        if (ref !== undefined && config.beta > 0) {
-          perToken = tf.add(
-            perToken,
-            tf.mul(klPenalty(logProbs, ref, { estimator: "k3" }), config.beta),
-          );
+        if (reused) {
+          clip = clipFraction(x, { epsilon: config.clipEpsilon });
+          drift = approxKl(logProbs, mb.logProbs, mb.mask);
         }
-        return aggregateLoss(perToken, mb.mask, { mode: config.aggregation, normalizer });
+        return policyObjective(x, ref, {
+          loss,
+          beta: config.beta,
+          aggregation: config.aggregation,
+          normalizer: aggregationNormalizer(config, mbRows.length, maxTokens),
+        });
       }, { maxGradNorm: config.maxGradNorm, what: "the policy", step: state.step });
       lossSum += result.loss;
       normSum += result.gradNorm;
@@ -364,11 +487,60 @@ export async function updatePolicy(
     }
   }
   return {
-    "loss/policy": lossSum / config.epochs,
+    "loss/policy": lossSum / plan.length,
     "grad_norm": normSum / plan.length,
-    "clip_ratio": clipSum / plan.length,
-    "policy/approx_kl": driftSum / plan.length,
+    ...(reused
+      ? { "clip_ratio": clipSum / plan.length, "policy/approx_kl": driftSum / plan.length }
+      : {}),
+    ...(state.measureAfterUpdate
+      ? await afterUpdateMetrics(state, rollout, inputs.advantages)
+      : {}),
   };
+}
+
+/** `clip_ratio/after_update` and `policy/approx_kl_after_update`: one forward pass, no gradient. */
+async function afterUpdateMetrics(
+  state: StepState,
+  rollout: Rollout,
+  advantages: tf.Tensor2D,
+): Promise<StepMetrics> {
+  const logProbs = tf.tidy(() =>
+    tokenLogProbs(state.policy, rollout, { temperature: state.config.temperature })
+  );
+  try {
+    const x = { logProbs, oldLogProbs: rollout.logProbs, advantages, mask: rollout.mask };
+    return {
+      "clip_ratio/after_update": clipFraction(x, { epsilon: state.config.clipEpsilon }),
+      "policy/approx_kl_after_update": approxKl(logProbs, rollout.logProbs, rollout.mask),
+    };
+  } finally {
+    logProbs.dispose();
+  }
+}
+
+/** A response-level advantage and the same value on every valid token of the response. */
+export interface ResponseAdvantages {
+  /** One advantage per response, `[B]`. */
+  responses: tf.Tensor1D;
+  /** The same on every valid token, `[B, T]` (0 at masked positions). */
+  tokens: tf.Tensor2D;
+}
+
+/**
+ * Give each response's advantage to every one of its valid tokens (`broadcastToTokens`), keeping
+ * both forms; `responses` is disposed if broadcasting throws.
+ *
+ * @param responses `[B]` (owned by the result).
+ * @param mask `[B, T]`.
+ * @returns Both forms; the caller disposes them.
+ */
+export function onEveryToken(responses: tf.Tensor1D, mask: tf.Tensor2D): ResponseAdvantages {
+  try {
+    return { responses, tokens: broadcastToTokens(responses, mask) };
+  } catch (error) {
+    responses.dispose();
+    throw error;
+  }
 }
 
 /**

@@ -10,13 +10,22 @@
  *   the paper's suggestion; VinePPO uses reasoning-step boundaries instead.
  * - **V̂ at an evaluated position p.** The mean reward of K continuations `y_k ~ π(·|prompt ⊕ W[0..p])`
  *   sampled at the training temperature (`continueFrom`), all prefixes of a step in one batch.
- *   V̂(0), the prompt-level value, is the mean reward of the prompt's G responses (no extra
- *   sampling); V̂(L) = RM(W), the response's own reward.
+ *   V̂(L) = RM(W), the response's own reward.
+ * - **V̂(0), the prompt-level value.** With G ≥ 2 responses per prompt, the mean reward of the
+ *   other G − 1 responses of the group (leave-one-out, no extra sampling); with G = 1, the mean
+ *   reward of K continuations of the bare prompt. Either way V̂(0) is independent of the response
+ *   it is subtracted from, so the first token's advantage is not correlated with its own action
+ *   (a group mean that includes the response shrinks that token's expected update by (G − 1)/G).
  * - **Between evaluated positions.** Values (not advantages) are interpolated linearly, so the
- *   token advantages telescope: `Σ_t A_t = RM(W) − V̂(0)` exactly, whatever m is.
+ *   token advantages telescope: `Σ_t A_t = RM(W) − V̂(0)` exactly, whatever m is. With every
+ *   position evaluated the update is an unbiased estimate of `∇J` (Eq. 28); an interpolated
+ *   stretch of s tokens gives each of its tokens 1/s of its own credit, which biases the
+ *   direction (`deno task theorem` measures both).
  * - **Loss.** PPO's clipped surrogate on the token advantages (no whitening, no std scaling), a k3
- *   KL to the reference in the loss as in GRPO, γ = 1 (the paper's Eq. 26 argument), and GRPO's
- *   per-sequence mean aggregation, so that TRePO and GRPO differ only in the advantage.
+ *   KL to the reference in the loss as in GRPO, γ = 1 (the paper's Eq. 26 argument), and
+ *   `"sequence-sum"` aggregation (Σ over a response's tokens, mean over responses): the weight
+ *   Eq. 28 gives every `∇log π(w_t|…)`. A per-sequence mean would weight response i by 1/L_i,
+ *   a factor that depends on the sampled tokens and biases the direction of the update.
  * - **Continuation budget.** A continuation from position p has at most `maxTokens − p` new tokens,
  *   so that completions are distributed like full responses (`continueFrom`).
  *
@@ -27,14 +36,14 @@ import type { Random } from "../random.ts";
 import type { Policy } from "../policy/transformer.ts";
 import { checkRollout, disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { makeRollout, sample } from "../sample/sample.ts";
-import { continueFrom } from "../sample/continue_from.ts";
+import { type ContinuationSampler, continueFrom, type Prefix } from "../sample/continue_from.ts";
 import { interpolatePrefixValues } from "../advantage/interpolate_prefix_values.ts";
 import { prefixValueAdvantages } from "../advantage/prefix_value.ts";
-import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import { checkFiniteValues, checkInteger, describe } from "../validate.ts";
 import {
   type Algorithm,
+  clippedPolicyLoss,
   encodePrompts,
   referenceLogProbs,
   RL_CONFIG_SPEC,
@@ -60,7 +69,7 @@ export interface TrepoConfig extends RlConfig {
 export const defaultTrepoConfig: Readonly<TrepoConfig> = Object.freeze({
   /** Ours: 16 prompts × 4 responses = 64 responses per step, as every recipe here (see GRPO's `promptsPerStep`). */
   promptsPerStep: 16,
-  /** G = 4: the group gives the prompt-level value V̂(w0) (ours; the paper leaves it open). */
+  /** G = 4: the other G − 1 responses give each response's prompt-level value V̂(w0) (ours; the paper leaves it open). */
   groupSize: 4,
   /** Ours (tiny model), as every recipe here.  Measured here (addition, 64 responses per step, from the learning test's warm start): 3e-5 and 1e-4 give similar gains over 60 steps (ReMax +7.5 / +7 points from 75 %), but a random-reward null run moves greedy accuracy by up to 4 points at 1e-4 against 3 at 3e-5, and by −21.5 points at 1e-4 from a knife-edge start (53.5 %, most right answers with π(y*) < 0.35); 1e-3 lowers accuracy even when ascending the exact gradient. */
   learningRate: 3e-5,
@@ -76,8 +85,13 @@ export const defaultTrepoConfig: Readonly<TrepoConfig> = Object.freeze({
   minibatches: 1,
   /** ε = 0.2: PPO paper. */
   clipEpsilon: 0.2,
-  /** Per-sequence mean, as GRPO (DeepSeekMath Eq. 3), so that only the advantage differs. */
-  aggregation: "sequence-mean",
+  /**
+   * Σ over a response's tokens, mean over responses: the estimator of Eq. 28, unbiased with every
+   * position evaluated. Not GRPO's per-sequence mean, whose 1/L weight depends on the sampled
+   * response (measured biased in direction in `deno task theorem`). The step size stays sane:
+   * a response's advantages sum to `RM(W) − V̂(0)`, as RLOO's sequence-sum does per token.
+   */
+  aggregation: "sequence-sum",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
   /** m = 4 random interior positions (ours; the paper says "randomly chosen" without a number). */
@@ -123,7 +137,10 @@ export function samplePrefixPositions(length: number, m: number, rng: Random): n
 
 /** Options of {@linkcode trepoAdvantages}. */
 export interface TrepoAdvantageOptions {
-  /** G: responses per prompt, contiguous rows; V̂(0) of a row is the mean reward of its group. */
+  /**
+   * G: responses per prompt, contiguous rows. With G ≥ 2, V̂(0) of a row is the mean reward of
+   * the other G − 1 rows of its group; with G = 1 it comes from K continuations of the prompt.
+   */
   groupSize: number;
   /** m: interior positions evaluated per response (0 and the end are always evaluated). */
   positions: number;
@@ -153,7 +170,8 @@ export interface TrepoAdvantages {
   prefixValues: tf.Tensor2D;
   /** The evaluated positions of each row (0, the drawn interior positions, the length). */
   positions: number[][];
-  /** Number of evaluated interior prefixes (each got K continuations). */
+  /** Number of continued prefixes (each got K continuations): the interior ones, plus the bare
+   * prompt of every row when G = 1. */
   prefixes: number;
   /** Tokens sampled for the continuations. */
   continuationTokens: number;
@@ -164,25 +182,28 @@ export interface TrepoAdvantages {
 /**
  * TRePO's token advantages for a sampled rollout whose responses are already scored: draw the
  * evaluated positions of every row ({@linkcode samplePrefixPositions}), estimate
- * `V̂(p) = (1/K) Σ_k RM(W[0..p] ⊕ y_k)` at the interior ones from K continuations of the policy
- * (all prefixes in one batch), set `V̂(0) = mean_g RM` and `V̂(L) = RM(W)`, interpolate the values
+ * `V̂(p) = (1/K) Σ_k RM(W[0..p] ⊕ y_k)` at the interior ones from K continuations (all prefixes
+ * in one batch), set `V̂(L) = RM(W)` and V̂(0) to the leave-one-out mean of the group's other
+ * rewards (G ≥ 2) or to the mean of K continuations of the prompt (G = 1), interpolate the values
  * linearly in between ({@linkcode interpolatePrefixValues}) and difference them
  * ({@linkcode prefixValueAdvantages}): `A_t = V̂(W[0..t]) − V̂(W[0..t−1])`, so
  * `Σ_t A_t = RM(W) − V̂(0)` for every row. This is steps 2–3 of {@linkcode trepoStep}, exported
- * so that the advantages can be inspected on given responses.
+ * so that the advantages can be inspected on given responses and measured by the theory lab.
  *
  * Used by TRePO. Preconditions: `rewards.length` equals the rollout's rows, a multiple of
  * `groupSize`; every prompt leaves room for `maxTokens` tokens in the policy's context.
  *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al., Eq. 28 (Theorem 2) and §5 (TRePO).
  *
- * @param policy The policy whose continuations estimate the values.
+ * @param source The policy whose continuations estimate the values (through `continueFrom`), or
+ *   any {@linkcode ContinuationSampler} with the same contract.
  * @param rollout The responses, `[B, T]` tokens and mask (not disposed).
  * @param rewards RM(W) of each row, length B.
  * @param options G, m, K, the sampling settings, the stream and the scorer.
  * @returns Advantages `[B, T]`, prefix values `[B, T + 1]` and the bookkeeping.
  * @throws {TypeError} When `rewards` is not an array of B numbers.
- * @throws {RangeError} When B is not a multiple of `groupSize`, or m, K, G are out of range.
+ * @throws {RangeError} When B is not a multiple of `groupSize`, or m, K, G are out of range
+ *   (with G = 1, V̂(0) needs K ≥ 1 continuations of the prompt).
  *
  * @example Values are held at the first token's reward, so all credit goes to token 1
  * ```ts
@@ -190,7 +211,7 @@ export interface TrepoAdvantages {
  * import { Random } from "../random.ts";
  * import { createPolicy } from "../policy/transformer.ts";
  * import { sample } from "../sample/sample.ts";
- * import { checkRollout, disposeRollout, type Rollout } from "../sample/rollout.ts";
+ * import { disposeRollout } from "../sample/rollout.ts";
  * import { trepoAdvantages } from "./trepo.ts";
  * import { assertAlmostEquals } from "@std/assert";
  *
@@ -205,8 +226,7 @@ export interface TrepoAdvantages {
  *   scoreCompletions: (_prompts, completions) => Promise.resolve(completions.map(reward)),
  * });
  * const advantages = await result.advantages.array();
- * const mean = (rewards[0] + rewards[1]) / 2;
- * assertAlmostEquals(advantages[0][0], rewards[0] - mean, 1e-6);
+ * assertAlmostEquals(advantages[0][0], rewards[0] - rewards[1], 1e-6); // V̂(0): the other response
  * assertAlmostEquals(advantages[0][1] ?? 0, 0, 1e-6);
  * result.advantages.dispose();
  * result.prefixValues.dispose();
@@ -215,7 +235,7 @@ export interface TrepoAdvantages {
  * ```
  */
 export async function trepoAdvantages(
-  policy: Policy,
+  source: Policy | ContinuationSampler,
   rollout: Rollout,
   rewards: readonly number[],
   options: TrepoAdvantageOptions,
@@ -224,6 +244,11 @@ export async function trepoAdvantages(
   const [rows, width] = checkRollout(context, rollout);
   const G = checkInteger(context, "groupSize", options.groupSize, 1);
   const m = checkInteger(context, "positions", options.positions, 0);
+  if (G === 1 && typeof options.continuations === "number" && options.continuations < 1) {
+    throw new RangeError(
+      `${context}: with groupSize 1 the prompt value V̂(0) comes from continuations of the prompt, so continuations must be at least 1, got ${options.continuations}`,
+    );
+  }
   const K = checkInteger(context, "continuations", options.continuations, 1);
   if (!Array.isArray(rewards) || rewards.length !== rows) {
     throw new TypeError(
@@ -239,15 +264,23 @@ export async function trepoAdvantages(
     );
   }
   const positions = rollout.lengths.map((n) => samplePrefixPositions(n, m, options.rng));
-  const prefixes = positions.flatMap((p, row) =>
+  // Continued prefixes: the interior positions of every row, then (G = 1) every bare prompt.
+  const prefixes: Prefix[] = positions.flatMap((p, row) =>
     p.slice(1, -1).map((position) => ({ row, position }))
   );
+  const interiorCount = prefixes.length;
+  if (G === 1) {
+    for (let row = 0; row < rows; row++) prefixes.push({ row, position: 0 });
+  }
   let estimates: number[] = [];
   let continuationTokens = 0;
   let continuationSeconds = 0;
   if (prefixes.length > 0) {
     const continued = performance.now();
-    const result = await continueFrom(policy, rollout, prefixes, {
+    const sampler: ContinuationSampler = typeof source === "function"
+      ? source
+      : (r, p, o) => continueFrom(source, r, p, o);
+    const result = await sampler(rollout, prefixes, {
       samples: K,
       maxTokens: options.maxTokens,
       temperature: options.temperature ?? 1,
@@ -269,11 +302,10 @@ export async function trepoAdvantages(
   const table = new Float32Array(rows * (width + 1));
   let next = 0;
   for (let row = 0; row < rows; row++) {
-    const group = Math.floor(row / G) * G;
-    let promptValue = 0;
-    for (let j = group; j < group + G; j++) promptValue += rewards[j];
-    promptValue /= G;
     const p = positions[row];
+    const promptValue = G === 1
+      ? estimates[interiorCount + row]
+      : leaveOneOutMean(rewards, Math.floor(row / G) * G, G, row);
     const values = p.map((_, k) =>
       k === 0 ? promptValue : k === p.length - 1 ? rewards[row] : estimates[next++]
     );
@@ -300,11 +332,24 @@ export async function trepoAdvantages(
   }
 }
 
+/** The mean of `rewards[start .. start + G)` without `rewards[self]`, G ≥ 2. */
+function leaveOneOutMean(
+  rewards: readonly number[],
+  start: number,
+  G: number,
+  self: number,
+): number {
+  let total = 0;
+  for (let j = start; j < start + G; j++) if (j !== self) total += rewards[j];
+  return total / (G - 1);
+}
+
 /**
  * One TRePO step.
  *
- * `V̂(p) = (1/K) Σ_k RM(W[0..p] ⊕ y_k)` at the drawn positions, `V̂(0) = mean_g RM`,
- * `V̂(L) = RM(W)`, linear in between; `A_t = V̂(t+1) − V̂(t)` (column t of `prefixValues` is the
+ * `V̂(p) = (1/K) Σ_k RM(W[0..p] ⊕ y_k)` at the drawn positions, `V̂(0)` the mean reward of the
+ * group's other responses (of K prompt continuations when G = 1), `V̂(L) = RM(W)`, linear in
+ * between; `A_t = V̂(t+1) − V̂(t)` (column t of `prefixValues` is the
  * prompt plus the first t tokens); `ℓ_t = max(−A_t ρ_t, −A_t clip(ρ_t, 1±ε)) + β k3`.
  *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al., Eq. 28 (Theorem 2) and §5 (TRePO).
@@ -364,7 +409,7 @@ export async function trepoStep(
       state,
       rollout,
       { advantages, refLogProbs },
-      (x) => clippedSurrogateLoss(x, { epsilon: config.clipEpsilon }),
+      clippedPolicyLoss(config),
       batch.maxTokens,
     );
     const trainSeconds = secondsSince(start);
@@ -377,8 +422,8 @@ export async function trepoStep(
       "adv/nonzero_fraction": nonzeroFraction,
       "groups/all_equal_fraction": stats.allEqualGroupFraction,
       // The paper's point: inside a group whose rewards are all equal GRPO's advantage is 0,
-      // while TRePO's per-token values can still be non-zero. NaN when no group was all-equal.
-      "adv/nonzero_in_equal_groups": inEqualGroups,
+      // while TRePO's per-token values can still be non-zero. Absent when no group was.
+      ...(inEqualGroups === undefined ? {} : { "adv/nonzero_in_equal_groups": inEqualGroups }),
       "trepo/prefixes": prefixes,
       "trepo/continuation_tokens": continuationTokens,
       "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0) + continuationTokens,
@@ -415,14 +460,16 @@ async function scoreCompletions(
 
 /**
  * The fraction of valid tokens with a non-zero advantage among the responses whose group's
- * rewards are all equal (NaN when no group is): the signal GRPO and RLOO lack there.
+ * rewards are all equal (`undefined` when no group of two or more is): the signal GRPO and RLOO
+ * lack there.
  */
 async function nonzeroInEqualGroups(
   nonzero: tf.Tensor2D,
   mask: tf.Tensor2D,
   rewards: readonly number[],
   groupSize: number,
-): Promise<number> {
+): Promise<number | undefined> {
+  if (groupSize < 2) return undefined;
   const [flags, valid] = await Promise.all([nonzero.data(), mask.data()]);
   const columns = nonzero.shape[1];
   let count = 0;
@@ -437,7 +484,7 @@ async function nonzeroInEqualGroups(
       }
     }
   }
-  return total === 0 ? NaN : count / total;
+  return total === 0 ? undefined : count / total;
 }
 
 /** TRePO as `train` runs it. */
@@ -451,7 +498,8 @@ export const trepo: Algorithm<TrepoConfig> = Object.freeze(
       continuations: { kind: "integer", min: 1 },
     },
     step: trepoStep,
+    policyLoss: clippedPolicyLoss,
     usesValueModel: false,
-    minGroupSize: 2,
+    minGroupSize: 1,
   } as const,
 );

@@ -51,6 +51,17 @@ export interface Continuations {
 }
 
 /**
+ * Anything that continues prefixes of a rollout the way {@linkcode continueFrom} does: the same
+ * arguments (less the policy) and the same result. TRePO takes one, so its values can come from
+ * the local policy, from an inference server, or (in the theory lab) from an exact distribution.
+ */
+export type ContinuationSampler = (
+  rollout: Rollout,
+  prefixes: Prefix[],
+  options: ContinueFromOptions,
+) => Promise<Continuations>;
+
+/**
  * Complete each prefix `samples` times by sampling from the policy:
  * `y ~ π(· | prompt ⊕ W[0..t−1])`, completion `= W[0..t−1] ⊕ y`, until EOS or `maxTokens` in all.
  *

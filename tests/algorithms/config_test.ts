@@ -94,10 +94,6 @@ Deno.test("resolveConfig refuses a group size the algorithm cannot use", () => {
     RangeError,
     "config.groupSize must be at least 2 for grpo, got 1",
   );
-  assertThrows(
-    () => resolveConfig(trepo, { groupSize: 1 }),
-    RangeError,
-    "config.groupSize must be at least 2 for trepo, got 1",
-  );
+  assertEquals(resolveConfig(trepo, { groupSize: 1 }).groupSize, 1); // V̂(0) from continuations
   assertEquals(resolveConfig(reinforce, { groupSize: 1 }).groupSize, 1);
 });

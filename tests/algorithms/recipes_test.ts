@@ -37,7 +37,6 @@ const COMMON_METRICS = [
   "reward/mean",
   "reward/std",
   "kl",
-  "clip_ratio",
   "entropy",
   "loss/policy",
   "grad_norm",

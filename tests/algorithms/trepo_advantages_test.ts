@@ -10,7 +10,11 @@ import { initBackend } from "../../lib/backend.ts";
 import { Random } from "../../lib/random.ts";
 import { createPolicy, type Policy } from "../../lib/policy/transformer.ts";
 import { sample } from "../../lib/sample/sample.ts";
-import { continueFrom } from "../../lib/sample/continue_from.ts";
+import {
+  type ContinuationSampler,
+  continueFrom,
+  type Prefix,
+} from "../../lib/sample/continue_from.ts";
 import { disposeRollout, type Rollout } from "../../lib/sample/rollout.ts";
 import { samplePrefixPositions, trepoAdvantages } from "../../lib/algorithms/trepo.ts";
 
@@ -31,6 +35,13 @@ function rollout(policy: Policy, seed = 9): Promise<Rollout> {
     eosToken: EOS,
     seed,
   });
+}
+
+/** The mean of the other rewards of row b's group of G (V̂(0) of row b). */
+function othersMean(rewards: readonly number[], b: number, G: number): number {
+  const group = Math.floor(b / G) * G;
+  const others = rewards.slice(group, group + G).filter((_, j) => group + j !== b);
+  return mean(others);
 }
 
 function mean(xs: readonly number[]): number {
@@ -58,8 +69,7 @@ Deno.test("a reward fixed by the first token puts all of a response's credit on 
   const advantages = await result.advantages.array();
   const values = await result.prefixValues.array();
   tokens.forEach((_, b) => {
-    const group = Math.floor(b / 4) * 4;
-    const v0 = mean(rewards.slice(group, group + 4));
+    const v0 = othersMean(rewards, b, 4);
     const length = r.lengths[b];
     // every interior position is evaluated
     assertEquals(result.positions[b], Array.from({ length: length + 1 }, (_, t) => t));
@@ -90,7 +100,8 @@ Deno.test("with no interior position the value moves linearly: A_t = (RM − V̂
   assertEquals(result.prefixes, 0);
   assertEquals(result.continuationTokens, 0);
   const advantages = await result.advantages.array();
-  const v0 = [0.25, 0.25, 0.25, 0.25, 0.3, 0.3, 0.3, 0.3]; // group means, by hand
+  // Leave-one-out means of the other three of each group, by hand: (1 − 0.5 + 0.3)/3 = 0.8/3, …
+  const v0 = [0.8 / 3, 0 / 3, 1.5 / 3, 0.7 / 3, 1.2 / 3, 1.2 / 3, 0.4 / 3, 0.8 / 3];
   r.lengths.forEach((length, b) => {
     assertEquals(result.positions[b], [0, length]);
     advantages[b].forEach((a, t) => {
@@ -141,9 +152,8 @@ Deno.test("the Monte-Carlo values match an independent re-computation, and advan
 
   const advantages = await result.advantages.array();
   advantages.forEach((row, b) => {
-    const group = Math.floor(b / 4) * 4;
     const sum = row.reduce((a, x) => a + x, 0);
-    assertAlmostEquals(sum, rewards[b] - mean(rewards.slice(group, group + 4)), 1e-5);
+    assertAlmostEquals(sum, rewards[b] - othersMean(rewards, b, 4), 1e-5);
   });
   tf.dispose([result.advantages, result.prefixValues]);
   disposeRollout(r);
@@ -190,8 +200,49 @@ Deno.test("trepoAdvantages refuses bad inputs with clear messages", async () => 
     RangeError,
     `${context}: continuations must be`,
   );
+  await assertRejects(
+    () => trepoAdvantages(policy, r, zeros, { ...base, groupSize: 1, continuations: 0 }),
+    RangeError,
+    `${context}: with groupSize 1 the prompt value V̂(0) comes from continuations of the prompt, so continuations must be at least 1, got 0`,
+  );
   assertEquals(tf.memory().numTensors, before);
   assertThrows(() => samplePrefixPositions(0, 1, new Random(0)), RangeError, "length");
+  disposeRollout(r);
+  policy.dispose();
+});
+
+Deno.test("with one response per prompt V̂(0) is the mean of K continuations of the bare prompt", async () => {
+  const policy = tinyPolicy();
+  const r = await rollout(policy, 6);
+  const tokens = await r.tokens.array();
+  const count3 = (c: readonly number[]) => c.filter((id) => id === 3).length;
+  const rewards = tokens.map((row, b) => count3(row.slice(0, r.lengths[b])));
+  const seen: Prefix[][] = [];
+  // A sampler that records its prefixes and returns known completions: [3] × (row + 1) per prefix.
+  const sampler: ContinuationSampler = (_rollout, prefixes, options) => {
+    seen.push(prefixes);
+    const completions = prefixes.flatMap(({ row }) =>
+      Array.from({ length: options.samples }, (_, k) => new Array(k === 0 ? row + 1 : 0).fill(3))
+    );
+    return Promise.resolve({ prefixes, samples: options.samples, completions, generatedTokens: 7 });
+  };
+  const result = await trepoAdvantages(sampler, r, rewards, {
+    groupSize: 1,
+    positions: 0,
+    continuations: 2,
+    maxTokens: MAX_TOKENS,
+    eosToken: EOS,
+    rng: new Random(4),
+    scoreCompletions: (_p, c) => Promise.resolve(c.map(count3)),
+  });
+  // Only bare prompts are continued (m = 0): one prefix per row, at position 0.
+  assertEquals(seen, [r.lengths.map((_, row) => ({ row, position: 0 }))]);
+  assertEquals(result.prefixes, 8);
+  assertEquals(result.continuationTokens, 7);
+  const values = await result.prefixValues.array();
+  // V̂(0) of row b = mean(count3 of [3]×(b+1), count3 of []) = (b + 1)/2.
+  values.forEach((row, b) => assertAlmostEquals(row[0], (b + 1) / 2, 1e-6));
+  tf.dispose([result.advantages, result.prefixValues]);
   disposeRollout(r);
   policy.dispose();
 });
