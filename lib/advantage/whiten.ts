@@ -13,8 +13,9 @@ export interface WhitenOptions {
   /** Added to the variance before the square root (default `1e-8`). */
   epsilon?: number;
   /**
-   * Subtract the mean (default `true`). When `false` the values are only divided by
-   * `√(var + ε)`: signs are kept and the mean becomes `μ/√(var + ε)`.
+   * Leave the whitened values centred on 0 (default `true`). When `false` the mean is added back
+   * after whitening, `(x − μ)/√(σ² + ε) + μ`, as TRL's and verl's `masked_whiten(shift_mean=False)`
+   * do: the valid entries keep their mean `μ` and get unit variance.
    */
   shiftMean?: boolean;
 }
@@ -25,10 +26,12 @@ export interface WhitenOptions {
  * With `n = Σ m`, `μ = Σ m·x / n` and `σ² = Σ m·(x − μ)² / (n − ddof)`:
  *
  * - `shiftMean: true` (default): `y = m · (x − μ) / √(σ² + ε)`
- * - `shiftMean: false`:          `y = m · x / √(σ² + ε)` (scale only; unlike TRL's
- *   `masked_whiten(shift_mean=False)`, the mean is not added back)
+ * - `shiftMean: false`:          `y = m · ((x − μ) / √(σ² + ε) + μ)`: whitened, then the mean put
+ *   back, as in TRL's and verl's `masked_whiten(shift_mean=False)`
  *
- * Masked positions are 0 in the result and do not enter the statistics.
+ * The default `ddof = 1` is Bessel's correction, as in TRL's and verl's `masked_var(unbiased=True)`,
+ * which their `masked_whiten` uses. Masked positions are 0 in the result and do not enter the
+ * statistics (TRL and verl leave masking the output to the caller).
  *
  * Used by PPO (advantage whitening) and optionally to rescale token rewards.
  *
@@ -57,6 +60,23 @@ export interface WhitenOptions {
  * const options: WhitenOptions = { epsilon: 0 };
  * const y = whiten(x, mask, options);
  * assertArrayAlmostEquals(await y.data(), [-1, 0, 1, 0]);
+ * tf.dispose([x, mask, y]);
+ * ```
+ *
+ * @example The mean put back (`shiftMean: false`)
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { whiten } from "./whiten.ts";
+ * import { assertArrayAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const x = tf.tensor2d([[1, 2, 3, 6]]);
+ * const mask = tf.tensor2d([[1, 1, 1, 1]]);
+ * // μ = 3, x − μ = [−2, −1, 0, 3], σ² = (4 + 1 + 0 + 9) / (4 − 1) = 14/3, σ = 2.1602469
+ * // (x − μ)/σ = [−0.9258201, −0.4629100, 0, 1.3887301]; + μ:
+ * const y = whiten(x, mask, { epsilon: 0, shiftMean: false });
+ * assertArrayAlmostEquals(await y.data(), [2.0741799, 2.5370900, 3, 4.3887301], 1e-6);
  * tf.dispose([x, mask, y]);
  * ```
  */
@@ -89,8 +109,8 @@ export function whiten(
   return tf.tidy(() => {
     const mean = values.mul(m).sum().div(n);
     const variance = values.sub(mean).square().mul(m).sum().div(n - ddof);
-    const scale = variance.add(epsilon).rsqrt();
-    const shifted = shiftMean ? values.sub(mean) : values;
-    return tf.where(m.equal(1), shifted.mul(scale), 0) as tf.Tensor2D;
+    const whitened = values.sub(mean).mul(variance.add(epsilon).rsqrt());
+    const result = shiftMean ? whitened : whitened.add(mean);
+    return tf.where(m.equal(1), result, 0) as tf.Tensor2D;
   });
 }

@@ -194,220 +194,36 @@ const REFERENCE = "reference";
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const context = "Cannot train";
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`${context}: options must be an object, got ${describe(options)}`);
-  }
-  const algorithm = typeof options.algorithm === "string"
-    ? algorithmByName(options.algorithm)
-    : options.algorithm;
-  const task = typeof options.task === "string" ? taskByName(options.task) : options.task;
-  const steps = checkInteger(context, "steps", options.steps, 1);
-  let evalEvery = checkInteger(context, "evalEvery", options.evalEvery ?? 0, 0);
-  let checkpointEvery = checkInteger(context, "checkpointEvery", options.checkpointEvery ?? 0, 0);
-  let evalLimit = options.evalLimit === undefined
-    ? undefined
-    : checkInteger(context, "evalLimit", options.evalLimit, 1);
-  const outDir = options.outDir;
-  if (outDir !== undefined && (typeof outDir !== "string" || outDir === "")) {
-    throw new TypeError(`${context}: outDir must be a non-empty string, got ${describe(outDir)}`);
-  }
-  const rewardFns = options.rewardFns ??
-    { [task.name]: (p: string, c: string) => task.reward(p, c) };
-
-  let policy: Policy;
-  let reference: Policy | undefined;
-  let valueModel: ValueModel | undefined;
-  let config: RlConfig;
-  let seed: number;
-  let startStep = 0;
-  let streams: { prompts: Random; step: Random };
-  const optimizers: { policy?: tf.Optimizer; value?: tf.Optimizer } = {};
-  const keep: { dispose(): void }[] = [];
+  const settings = checkTrainOptions(options); // phase 1
+  const { task, steps, outDir } = settings;
+  const held: Held = { optimizers: {} };
   try {
-    if (options.resume === true) {
-      // ---- Resume: everything comes from the checkpoint.
-      if (outDir === undefined) {
-        throw new TypeError(`Cannot resume training: outDir is required to find the checkpoint`);
-      }
-      const dir = `${outDir}/${CHECKPOINT}`;
-      if (!(await exists(`${dir}/config.json`))) {
-        throw new Error(`Cannot resume training: no checkpoint in ${dir}`);
-      }
-      const loaded = await loadCheckpoint(dir);
-      const saved = loaded.state as SavedState;
-      if (saved.algorithm !== algorithm.name) {
-        loaded.policy.dispose();
-        loaded.valueModel?.dispose();
-        Object.values(loaded.optimizers ?? {}).forEach((o) => o.dispose());
-        tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
-        throw new RangeError(
-          `Cannot resume training: the checkpoint in ${dir} was trained with ${saved.algorithm}, not ${algorithm.name}`,
-        );
-      }
-      tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
-      config = resolveConfig(algorithm, saved.config);
-      checkSameOverrides(config, options.config, dir);
-      seed = saved.seed;
-      startStep = saved.step;
-      // The schedule of the run continues unless the caller gives another one.
-      evalEvery = options.evalEvery === undefined ? saved.evalEvery ?? 0 : evalEvery;
-      evalLimit = options.evalLimit === undefined ? saved.evalLimit ?? undefined : evalLimit;
-      checkpointEvery = options.checkpointEvery === undefined
-        ? saved.checkpointEvery ?? 0
-        : checkpointEvery;
-      if (options.policy !== undefined) {
-        policy = options.policy;
-        copyWeights(loaded.policy.weights, policy.weights);
-        loaded.policy.dispose();
-      } else {
-        policy = loaded.policy;
-      }
-      valueModel = loaded.valueModel;
-      optimizers.policy = loaded.optimizers?.policy;
-      optimizers.value = loaded.optimizers?.value;
-      if (optimizers.policy === undefined) {
-        throw new Error(`Cannot resume training: the checkpoint in ${dir} has no policy optimizer`);
-      }
-      restoreBiasCorrection(optimizers.policy, saved.adam?.policy);
-      if (optimizers.value !== undefined) {
-        restoreBiasCorrection(optimizers.value, saved.adam?.value);
-      }
-      const rng = loaded.rng as Record<string, RandomState>;
-      streams = { prompts: Random.fromState(rng.prompts), step: Random.fromState(rng.step) };
-      if (config.beta > 0) {
-        const ref = await loadCheckpoint(`${outDir}/${REFERENCE}`);
-        reference = freezePolicy(ref.policy);
-        ref.policy.dispose();
-      }
-    } else {
-      // ---- Fresh start.
-      if (options.policy === undefined) {
-        throw new TypeError(`${context}: a policy is required unless resuming`);
-      }
-      policy = options.policy;
-      config = resolveConfig(algorithm, options.config ?? {});
-      seed = options.seed ?? 0;
-      if (typeof seed !== "number" || !Number.isFinite(seed)) {
-        throw new TypeError(`${context}: seed must be a finite number, got ${describe(seed)}`);
-      }
-      const root = new Random(seed);
-      streams = { prompts: root.split(), step: root.split() };
-      if (config.beta > 0) reference = freezePolicy(policy);
-      if (algorithm.usesValueModel) {
-        valueModel = createValueModel({ ...policy.config, seed: seed + 1 });
-        copyMatchingWeights(policy.weights, valueModel.weights);
-      }
-      optimizers.policy = adam(config.learningRate);
-      if (valueModel !== undefined) {
-        optimizers.value = adam(
-          (config as RlConfig & { valueLearningRate: number }).valueLearningRate,
-        );
-      }
-    }
-    if (reference !== undefined) keep.push(reference);
-    if (policy.config.vocabSize !== task.tokenizer.vocabSize) {
+    // Phase 2: models, optimizers, random streams and schedule.
+    const run = options.resume === true
+      ? await restoreRun(options, settings, held)
+      : startRun(options, settings, held);
+    if (run.policy.config.vocabSize !== task.tokenizer.vocabSize) {
       throw new RangeError(
-        `${context}: the policy's vocabSize ${policy.config.vocabSize} differs from the task's ${task.tokenizer.vocabSize}`,
+        `Cannot train: the policy's vocabSize ${run.policy.config.vocabSize} differs from the task's ${task.tokenizer.vocabSize}`,
       );
     }
-
-    const models: ModelAccount[] = [
-      { role: "policy", parameters: policy.parameterCount, trainable: true, kind: "transformer" },
-      ...(reference === undefined ? [] : [{
-        role: "reference",
-        parameters: reference.parameterCount,
-        trainable: false,
-        kind: "transformer" as const,
-      }]),
-      ...(valueModel === undefined ? [] : [{
-        role: "value",
-        parameters: valueModel.parameterCount,
-        trainable: true,
-        kind: "value-transformer" as const,
-      }]),
-      { role: "reward", parameters: 0, trainable: false, kind: "function" },
-    ];
-    const maxTokens = config.maxTokens > 0 ? config.maxTokens : task.maxResponseTokens;
-    const records: StepRecord[] = [];
-    let finalAccuracy: number | undefined;
-
-    // ---- Files.
-    if (outDir !== undefined) {
-      await Deno.mkdir(outDir, { recursive: true });
-      await Deno.writeTextFile(
-        `${outDir}/${RUN}`,
-        JSON.stringify(
-          {
-            algorithm: algorithm.name,
-            task: task.name,
-            seed,
-            steps,
-            config,
-            maxTokens,
-            policy: policy.config,
-            models,
-            rewardFunctions: Object.keys(rewardFns),
-            backend: tf.getBackend(),
-            resumedFrom: options.resume === true ? startStep : undefined,
-          },
-          null,
-          2,
-        ) + "\n",
-      );
-      if (options.resume === true) {
-        await truncateMetrics(`${outDir}/${METRICS}`, startStep);
-      } else {
-        await Deno.writeTextFile(`${outDir}/${METRICS}`, "");
-        if (reference !== undefined) {
-          await saveCheckpoint(`${outDir}/${REFERENCE}`, {
-            policy: reference,
-            tokenizer: task.tokenizer,
-          });
-        }
-      }
+    const models = accountModels(run);
+    const maxTokens = run.config.maxTokens > 0 ? run.config.maxTokens : task.maxResponseTokens;
+    if (outDir !== undefined) { // phase 3
+      await writeRunFiles(outDir, settings, run, { maxTokens, models, resumed: options.resume });
     }
-    const emit = async (record: StepRecord) => {
-      records.push(record);
-      if (outDir !== undefined) {
-        await Deno.writeTextFile(`${outDir}/${METRICS}`, JSON.stringify(record) + "\n", {
-          append: true,
-        });
-      }
-      await options.onStep?.(record);
-    };
-    const evaluate = async (): Promise<StepMetrics> => {
-      const result = await evaluateAccuracy(policy, task, {
-        maxTokens,
-        ...(evalLimit === undefined ? {} : { limit: evalLimit }),
-      });
-      finalAccuracy = result.accuracy;
-      return { "eval/accuracy": result.accuracy, "eval/reward": result.meanReward };
-    };
+    const log: RunLog = { records: [], outDir, onStep: options.onStep };
 
-    if (evalEvery > 0 && startStep === 0) await emit({ step: 0, ...(await evaluate()) });
-
-    // ---- The loop.
-    for (let step = startStep + 1; step <= steps; step++) {
+    // Phase 4: the steps, each with its evaluation when due; phase 5: checkpoints when due.
+    if (run.schedule.evalEvery > 0 && run.startStep === 0) {
+      await emit(log, { step: 0, ...(await evaluate(run, task, maxTokens, log)) });
+    }
+    for (let step = run.startStep + 1; step <= steps; step++) {
       const started = performance.now();
-      const batch: StepBatch = {
-        prompts: task.prompts(streams.prompts, config.promptsPerStep),
-        tokenizer: task.tokenizer,
-        rewardFns,
-        rewardWeights: options.rewardWeights,
-        maxTokens,
-      };
-      const metrics = await algorithm.step({
-        config,
-        policy,
-        reference,
-        valueModel,
-        optimizers: { policy: optimizers.policy!, value: optimizers.value },
-        rng: streams.step,
-        step,
-      }, batch);
+      const metrics = await trainStep(run, settings, step, maxTokens, options.rewardWeights);
+      const { evalEvery, checkpointEvery } = run.schedule;
       const evaluation = evalEvery > 0 && (step % evalEvery === 0 || step === steps)
-        ? await evaluate()
+        ? await evaluate(run, task, maxTokens, log)
         : {};
       const record: StepRecord = {
         step,
@@ -419,51 +235,389 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         outDir !== undefined &&
         ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === steps)
       ) {
-        await saveCheckpoint(`${outDir}/${CHECKPOINT}`, {
-          policy,
-          valueModel,
-          optimizers: optimizers.value === undefined
-            ? { policy: optimizers.policy! }
-            : { policy: optimizers.policy!, value: optimizers.value },
-          rng: { prompts: streams.prompts.state(), step: streams.step.state() },
-          state: {
-            step,
-            algorithm: algorithm.name,
-            task: task.name,
-            seed,
-            config,
-            evalEvery,
-            evalLimit: evalLimit ?? null,
-            checkpointEvery,
-            adam: {
-              policy: biasCorrection(optimizers.policy!),
-              ...(optimizers.value === undefined
-                ? {}
-                : { value: biasCorrection(optimizers.value) }),
-            },
-          } satisfies SavedState,
-          tokenizer: task.tokenizer,
-        });
+        await saveRunCheckpoint(outDir, settings, run, step);
       }
-      await emit(record);
+      await emit(log, record);
     }
     return {
-      policy,
-      ...(valueModel === undefined ? {} : { valueModel }),
-      config,
-      records,
-      finalAccuracy,
+      policy: run.policy,
+      ...(run.valueModel === undefined ? {} : { valueModel: run.valueModel }),
+      config: run.config,
+      records: log.records,
+      finalAccuracy: log.finalAccuracy,
       models,
     };
   } catch (error) {
-    if (options.policy === undefined && policy! !== undefined) policy.dispose();
-    valueModel?.dispose();
+    // Nothing is returned: release the models made here (a policy passed in stays the caller's).
+    // Optimizers and the reference are released on every exit.
+    if (options.policy === undefined) held.policy?.dispose();
+    held.valueModel?.dispose();
     throw error;
   } finally {
-    optimizers.policy?.dispose();
-    optimizers.value?.dispose();
-    for (const k of keep) k.dispose();
+    held.optimizers.policy?.dispose();
+    held.optimizers.value?.dispose();
+    held.reference?.dispose();
   }
+}
+
+// ---- Phase 1: check the options.
+
+/** When to evaluate and when to save a checkpoint. */
+interface Schedule {
+  evalEvery: number;
+  evalLimit: number | undefined;
+  checkpointEvery: number;
+}
+
+/** The checked options of a run (the schedule as given; a resumed run may take the checkpoint's). */
+interface RunSettings {
+  algorithm: Algorithm;
+  task: Task;
+  steps: number;
+  schedule: Schedule;
+  outDir: string | undefined;
+  rewardFns: Record<string, RewardFn>;
+}
+
+/** Look up the algorithm and task and check the numbers and `outDir` of `train`'s options. */
+function checkTrainOptions(options: TrainOptions): RunSettings {
+  const context = "Cannot train";
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`${context}: options must be an object, got ${describe(options)}`);
+  }
+  const algorithm = typeof options.algorithm === "string"
+    ? algorithmByName(options.algorithm)
+    : options.algorithm;
+  const task = typeof options.task === "string" ? taskByName(options.task) : options.task;
+  const steps = checkInteger(context, "steps", options.steps, 1);
+  const evalEvery = checkInteger(context, "evalEvery", options.evalEvery ?? 0, 0);
+  const checkpointEvery = checkInteger(context, "checkpointEvery", options.checkpointEvery ?? 0, 0);
+  const evalLimit = options.evalLimit === undefined
+    ? undefined
+    : checkInteger(context, "evalLimit", options.evalLimit, 1);
+  const outDir = options.outDir;
+  if (outDir !== undefined && (typeof outDir !== "string" || outDir === "")) {
+    throw new TypeError(`${context}: outDir must be a non-empty string, got ${describe(outDir)}`);
+  }
+  const rewardFns = options.rewardFns ??
+    { [task.name]: (p: string, c: string) => task.reward(p, c) };
+  return {
+    algorithm,
+    task,
+    steps,
+    schedule: { evalEvery, evalLimit, checkpointEvery },
+    outDir,
+    rewardFns,
+  };
+}
+
+// ---- Phase 2: models, optimizers and random streams, fresh or from the checkpoint.
+
+/**
+ * What a run allocates and must release, filled in as the setup goes, so that a failure part-way
+ * through releases what exists.
+ */
+interface Held {
+  policy?: Policy;
+  reference?: Policy;
+  valueModel?: ValueModel;
+  optimizers: { policy?: tf.Optimizer; value?: tf.Optimizer };
+}
+
+/** A run once its models are in place: what the step loop reads and changes. */
+interface Run {
+  policy: Policy;
+  reference: Policy | undefined;
+  valueModel: ValueModel | undefined;
+  optimizers: { policy: tf.Optimizer; value: tf.Optimizer | undefined };
+  config: RlConfig;
+  seed: number;
+  /** The step of the restored checkpoint; 0 for a fresh start. */
+  startStep: number;
+  streams: { prompts: Random; step: Random };
+  schedule: Schedule;
+}
+
+/** A fresh start: the caller's policy, a frozen copy as reference, a critic from its trunk. */
+function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run {
+  const context = "Cannot train";
+  if (options.policy === undefined) {
+    throw new TypeError(`${context}: a policy is required unless resuming`);
+  }
+  const policy = held.policy = options.policy;
+  const config = resolveConfig(settings.algorithm, options.config ?? {});
+  const seed = options.seed ?? 0;
+  if (typeof seed !== "number" || !Number.isFinite(seed)) {
+    throw new TypeError(`${context}: seed must be a finite number, got ${describe(seed)}`);
+  }
+  const root = new Random(seed);
+  const streams = { prompts: root.split(), step: root.split() };
+  if (config.beta > 0) held.reference = freezePolicy(policy);
+  if (settings.algorithm.usesValueModel) {
+    held.valueModel = createValueModel({ ...policy.config, seed: seed + 1 });
+    copyMatchingWeights(policy.weights, held.valueModel.weights);
+  }
+  const policyOptimizer = held.optimizers.policy = adam(config.learningRate);
+  if (held.valueModel !== undefined) {
+    held.optimizers.value = adam(
+      (config as RlConfig & { valueLearningRate: number }).valueLearningRate,
+    );
+  }
+  return {
+    policy,
+    reference: held.reference,
+    valueModel: held.valueModel,
+    optimizers: { policy: policyOptimizer, value: held.optimizers.value },
+    config,
+    seed,
+    startStep: 0,
+    streams,
+    schedule: settings.schedule,
+  };
+}
+
+/**
+ * Resume from `outDir/checkpoint`: config, seed, step, weights, Adam states and random streams
+ * come from the checkpoint, and so does the schedule wherever the caller gives none.
+ */
+async function restoreRun(options: TrainOptions, settings: RunSettings, held: Held): Promise<Run> {
+  const { algorithm, outDir } = settings;
+  if (outDir === undefined) {
+    throw new TypeError(`Cannot resume training: outDir is required to find the checkpoint`);
+  }
+  const dir = `${outDir}/${CHECKPOINT}`;
+  if (!(await exists(`${dir}/config.json`))) {
+    throw new Error(`Cannot resume training: no checkpoint in ${dir}`);
+  }
+  const loaded = await loadCheckpoint(dir);
+  const saved = loaded.state as SavedState;
+  if (saved.algorithm !== algorithm.name) {
+    loaded.policy.dispose();
+    loaded.valueModel?.dispose();
+    Object.values(loaded.optimizers ?? {}).forEach((o) => o.dispose());
+    tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
+    throw new RangeError(
+      `Cannot resume training: the checkpoint in ${dir} was trained with ${saved.algorithm}, not ${algorithm.name}`,
+    );
+  }
+  tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
+  const config = resolveConfig(algorithm, saved.config);
+  checkSameOverrides(config, options.config, dir);
+  // The schedule of the run continues unless the caller gives another one.
+  const given = settings.schedule;
+  const schedule: Schedule = {
+    evalEvery: options.evalEvery === undefined ? saved.evalEvery ?? 0 : given.evalEvery,
+    evalLimit: options.evalLimit === undefined ? saved.evalLimit ?? undefined : given.evalLimit,
+    checkpointEvery: options.checkpointEvery === undefined
+      ? saved.checkpointEvery ?? 0
+      : given.checkpointEvery,
+  };
+  let policy: Policy;
+  if (options.policy !== undefined) {
+    policy = held.policy = options.policy;
+    copyWeights(loaded.policy.weights, policy.weights);
+    loaded.policy.dispose();
+  } else {
+    policy = held.policy = loaded.policy;
+  }
+  held.valueModel = loaded.valueModel;
+  held.optimizers.policy = loaded.optimizers?.policy;
+  held.optimizers.value = loaded.optimizers?.value;
+  const policyOptimizer = held.optimizers.policy;
+  if (policyOptimizer === undefined) {
+    throw new Error(`Cannot resume training: the checkpoint in ${dir} has no policy optimizer`);
+  }
+  restoreBiasCorrection(policyOptimizer, saved.adam?.policy);
+  if (held.optimizers.value !== undefined) {
+    restoreBiasCorrection(held.optimizers.value, saved.adam?.value);
+  }
+  const rng = loaded.rng as Record<string, RandomState>;
+  const streams = { prompts: Random.fromState(rng.prompts), step: Random.fromState(rng.step) };
+  if (config.beta > 0) {
+    const ref = await loadCheckpoint(`${outDir}/${REFERENCE}`);
+    held.reference = freezePolicy(ref.policy);
+    ref.policy.dispose();
+  }
+  return {
+    policy,
+    reference: held.reference,
+    valueModel: held.valueModel,
+    optimizers: { policy: policyOptimizer, value: held.optimizers.value },
+    config,
+    seed: saved.seed,
+    startStep: saved.step,
+    streams,
+    schedule,
+  };
+}
+
+/** The models a run holds, for `run.json` and the result. */
+function accountModels(run: Run): ModelAccount[] {
+  const { policy, reference, valueModel } = run;
+  return [
+    { role: "policy", parameters: policy.parameterCount, trainable: true, kind: "transformer" },
+    ...(reference === undefined ? [] : [{
+      role: "reference",
+      parameters: reference.parameterCount,
+      trainable: false,
+      kind: "transformer" as const,
+    }]),
+    ...(valueModel === undefined ? [] : [{
+      role: "value",
+      parameters: valueModel.parameterCount,
+      trainable: true,
+      kind: "value-transformer" as const,
+    }]),
+    { role: "reward", parameters: 0, trainable: false, kind: "function" },
+  ];
+}
+
+// ---- Phase 3: the files of the run.
+
+/**
+ * Write `run.json`; start `metrics.jsonl` empty and save the reference once (fresh start), or cut
+ * `metrics.jsonl` back to the checkpoint's step (resume).
+ */
+async function writeRunFiles(
+  outDir: string,
+  settings: RunSettings,
+  run: Run,
+  { maxTokens, models, resumed }: {
+    maxTokens: number;
+    models: ModelAccount[];
+    resumed: boolean | undefined;
+  },
+): Promise<void> {
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(
+    `${outDir}/${RUN}`,
+    JSON.stringify(
+      {
+        algorithm: settings.algorithm.name,
+        task: settings.task.name,
+        seed: run.seed,
+        steps: settings.steps,
+        config: run.config,
+        maxTokens,
+        policy: run.policy.config,
+        models,
+        rewardFunctions: Object.keys(settings.rewardFns),
+        backend: tf.getBackend(),
+        resumedFrom: resumed === true ? run.startStep : undefined,
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  if (resumed === true) {
+    await truncateMetrics(`${outDir}/${METRICS}`, run.startStep);
+  } else {
+    await Deno.writeTextFile(`${outDir}/${METRICS}`, "");
+    if (run.reference !== undefined) {
+      await saveCheckpoint(`${outDir}/${REFERENCE}`, {
+        policy: run.reference,
+        tokenizer: settings.task.tokenizer,
+      });
+    }
+  }
+}
+
+// ---- Phase 4: one step, evaluation, metrics.
+
+/** Draw the step's prompts (prompt stream) and run the algorithm's step on the step stream. */
+function trainStep(
+  run: Run,
+  settings: RunSettings,
+  step: number,
+  maxTokens: number,
+  rewardWeights: Record<string, number> | undefined,
+): Promise<StepMetrics> {
+  const { task } = settings;
+  const batch: StepBatch = {
+    prompts: task.prompts(run.streams.prompts, run.config.promptsPerStep),
+    tokenizer: task.tokenizer,
+    rewardFns: settings.rewardFns,
+    rewardWeights,
+    maxTokens,
+  };
+  return settings.algorithm.step({
+    config: run.config,
+    policy: run.policy,
+    reference: run.reference,
+    valueModel: run.valueModel,
+    optimizers: { policy: run.optimizers.policy, value: run.optimizers.value },
+    rng: run.streams.step,
+    step,
+  }, batch);
+}
+
+/** The records of a run so far and where each new one goes. */
+interface RunLog {
+  records: StepRecord[];
+  /** The last greedy accuracy measured. */
+  finalAccuracy?: number;
+  outDir: string | undefined;
+  onStep: TrainOptions["onStep"];
+}
+
+/** Greedy accuracy and mean reward on the task's eval set (at most `evalLimit` examples). */
+async function evaluate(
+  run: Run,
+  task: Task,
+  maxTokens: number,
+  log: RunLog,
+): Promise<StepMetrics> {
+  const { evalLimit } = run.schedule;
+  const result = await evaluateAccuracy(run.policy, task, {
+    maxTokens,
+    ...(evalLimit === undefined ? {} : { limit: evalLimit }),
+  });
+  log.finalAccuracy = result.accuracy;
+  return { "eval/accuracy": result.accuracy, "eval/reward": result.meanReward };
+}
+
+/** Keep a record, append it to `metrics.jsonl` and hand it to `onStep`. */
+async function emit(log: RunLog, record: StepRecord): Promise<void> {
+  log.records.push(record);
+  if (log.outDir !== undefined) {
+    await Deno.writeTextFile(`${log.outDir}/${METRICS}`, JSON.stringify(record) + "\n", {
+      append: true,
+    });
+  }
+  await log.onStep?.(record);
+}
+
+// ---- Phase 5: checkpoints.
+
+/** Save everything a resume needs into `outDir/checkpoint` (the reference is saved once, apart). */
+async function saveRunCheckpoint(
+  outDir: string,
+  settings: RunSettings,
+  run: Run,
+  step: number,
+): Promise<void> {
+  const { policy, value } = run.optimizers;
+  await saveCheckpoint(`${outDir}/${CHECKPOINT}`, {
+    policy: run.policy,
+    valueModel: run.valueModel,
+    optimizers: value === undefined ? { policy } : { policy, value },
+    rng: { prompts: run.streams.prompts.state(), step: run.streams.step.state() },
+    state: {
+      step,
+      algorithm: settings.algorithm.name,
+      task: settings.task.name,
+      seed: run.seed,
+      config: run.config,
+      evalEvery: run.schedule.evalEvery,
+      evalLimit: run.schedule.evalLimit ?? null,
+      checkpointEvery: run.schedule.checkpointEvery,
+      adam: {
+        policy: biasCorrection(policy),
+        ...(value === undefined ? {} : { value: biasCorrection(value) }),
+      },
+    } satisfies SavedState,
+    tokenizer: settings.task.tokenizer,
+  });
 }
 
 /** What `train` keeps in `trainer_state.json`. */
