@@ -499,11 +499,11 @@ export async function updatePolicy(
 }
 
 /** `clip_ratio/after_update` and `policy/approx_kl_after_update`: one forward pass, no gradient. */
-async function afterUpdateMetrics(
+function afterUpdateMetrics(
   state: StepState,
   rollout: Rollout,
   advantages: tf.Tensor2D,
-): Promise<StepMetrics> {
+): StepMetrics {
   const logProbs = tf.tidy(() =>
     tokenLogProbs(state.policy, rollout, { temperature: state.config.temperature })
   );

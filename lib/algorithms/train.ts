@@ -126,6 +126,11 @@ export interface TrainOptions {
   rewardFns?: Record<string, RewardFn>;
   /** Weights of the reward functions (default 1 each). */
   rewardWeights?: Record<string, number>;
+  /**
+   * After each update, one extra forward pass over the step's batch logs
+   * `clip_ratio/after_update` and `policy/approx_kl_after_update` (default false).
+   */
+  measureAfterUpdate?: boolean;
 }
 
 /** What {@linkcode train} returns. The caller owns `policy` and `valueModel`. */
@@ -277,6 +282,7 @@ interface RunSettings {
   schedule: Schedule;
   outDir: string | undefined;
   rewardFns: Record<string, RewardFn>;
+  measureAfterUpdate: boolean;
 }
 
 /** Look up the algorithm and task and check the numbers and `outDir` of `train`'s options. */
@@ -308,6 +314,7 @@ function checkTrainOptions(options: TrainOptions): RunSettings {
     schedule: { evalEvery, evalLimit, checkpointEvery },
     outDir,
     rewardFns,
+    measureAfterUpdate: options.measureAfterUpdate === true,
   };
 }
 
@@ -548,6 +555,7 @@ function trainStep(
     optimizers: { policy: run.optimizers.policy, value: run.optimizers.value },
     rng: run.streams.step,
     step,
+    measureAfterUpdate: settings.measureAfterUpdate,
   }, batch);
 }
 

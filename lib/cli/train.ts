@@ -29,6 +29,7 @@ interface Options {
   seed: number;
   out: string | undefined;
   resume: boolean;
+  measureAfterUpdate: boolean;
   fromCheckpoint: string | undefined;
   fromHub: string | undefined;
   pushToHub: string | undefined;
@@ -58,6 +59,11 @@ const FLAGS: readonly [string, string, string][] = [
     "where run.json, metrics.jsonl, checkpoint/ go",
   ],
   ["--resume", "off", "continue from DIR/checkpoint (bit-identical)"],
+  [
+    "--measure-after-update",
+    "off",
+    "log clip_ratio/after_update and policy/approx_kl_after_update (one extra forward pass)",
+  ],
   ["--from-checkpoint DIR", "none", "start from this checkpoint instead of a warm start"],
   ["--from-hub ORG/NAME[@REV]", "none", "start from a checkpoint on the Hugging Face Hub"],
   ["--push-to-hub ORG/NAME", "none", "upload the final checkpoint (needs HF_TOKEN)"],
@@ -137,6 +143,7 @@ export function parseTrainArgs(args: readonly string[]): Options {
     seed: 0,
     out: undefined,
     resume: false,
+    measureAfterUpdate: false,
     fromCheckpoint: undefined,
     fromHub: undefined,
     pushToHub: undefined,
@@ -165,6 +172,10 @@ export function parseTrainArgs(args: readonly string[]): Options {
     flag = flag.slice(2);
     if (["resume", "quiet", "help"].includes(flag)) {
       (o as unknown as Record<string, boolean>)[flag] = true;
+      continue;
+    }
+    if (flag === "measure-after-update") {
+      o.measureAfterUpdate = true;
       continue;
     }
     if (value === undefined) {
@@ -392,6 +403,7 @@ export async function main(args: readonly string[]): Promise<void> {
     checkpointEvery: o.checkpointEvery,
     outDir: out,
     resume: o.resume,
+    measureAfterUpdate: o.measureAfterUpdate,
     onStep: progress(o.steps, o.quiet),
   });
   const accuracy = result.finalAccuracy === undefined

@@ -35,22 +35,33 @@ export interface EstimationProblem {
   readonly groupSize: number;
 }
 
+/** A prediction about an estimator's mean: `E[ĝ] = ∇J` or not. */
+export type Expectation = "unbiased" | "biased";
+
 /** A gradient estimator under test. */
 export interface GradientEstimator {
   /** Short identifier, e.g. `"zra-gamma-1"`. */
   readonly name: string;
   /** Human-readable label. */
   readonly label: string;
-  /** What the paper predicts. */
-  readonly expected: "unbiased" | "biased";
-  /** Where the prediction comes from. */
+  /** Only what the paper states about this estimator. */
+  readonly expected: Expectation | "unbiased up to a per-prompt rescale";
+  /** Where the paper states it. */
   readonly claim: string;
+  /** The lab's own prediction for this implementation (what its verdict should be). */
+  readonly expectedHere: Expectation;
+  /** The lab's prediction for the direction test, when it makes one. */
+  readonly expectedDirection?: "unbiased up to scale" | "biased in direction";
+  /** Why `expectedHere` (and `expectedDirection`) follow from the theory. */
+  readonly reason: string;
+  /** Present on a recipe run as shipped: its name and the full config it used. */
+  readonly asShipped?: { readonly algorithm: string; readonly config: Record<string, unknown> };
   /**
    * One estimate from a fresh batch of sampled responses.
    *
    * @returns `S·V` coefficients `C`, with `ĝ = Σ_{s,a} C[s,a] ∇log π(a | s)`.
    */
-  estimate(problem: EstimationProblem, rng: Random): Float64Array;
+  estimate(problem: EstimationProblem, rng: Random): Float64Array | Promise<Float64Array>;
   /**
    * `E[C]` in closed form by enumeration, when the estimator is a fixed function of each single
    * response (absent for estimators that couple the responses of a group or use extra rollouts).
@@ -147,6 +158,9 @@ export function rewardToGoEstimator(): GradientEstimator {
     label: "REINFORCE, token-level reward-to-go",
     expected: "unbiased",
     claim: "Lemma 1 (policy gradient theorem on the token rewards)",
+    expectedHere: "unbiased",
+    expectedDirection: "unbiased up to scale",
+    reason: "the policy gradient theorem itself",
   }, (problem, path) => {
     const g = rewardToGo(problem.space, problem.rewards, path);
     return g.map((x, t) => problem.rewards.gamma ** t * x);
@@ -183,6 +197,11 @@ export function zeroRewardEstimator(gamma: number): GradientEstimator {
     label: `REINFORCE under the ZRA, γ = ${gamma}`,
     expected: gamma === 1 ? "unbiased" : "biased",
     claim: gamma === 1 ? "Theorem 1 (Eq. 21)" : "Eq. 26 (token t weighted by (1/γ)^(t−1))",
+    expectedHere: gamma === 1 ? "unbiased" : "biased",
+    expectedDirection: gamma === 1 ? "unbiased up to scale" : "biased in direction",
+    reason: gamma === 1
+      ? "RM(W) on every token is Theorem 1's estimator"
+      : "tokens far from the end are down-weighted by γ^(T−t), which depends on the token",
   }, (_problem, path, reward) => {
     const T = path.tokens.length;
     return path.tokens.map((_, j) => gamma ** (T - 1 - j) * reward);
@@ -220,6 +239,9 @@ export function leaveOneOutEstimator(): GradientEstimator {
     label: "RLOO (leave-one-out baseline)",
     expected: "unbiased",
     claim: "Theorem 1 + Lemma 2",
+    expectedHere: "unbiased",
+    expectedDirection: "unbiased up to scale",
+    reason: "the leave-one-out baseline does not depend on the response",
     // The other G − 1 responses are independent of response i: E[C] is Theorem 1's Σ_W π(W)·RM(W).
     expectedCoefficients: (problem) => zeroRewardEstimator(1).expectedCoefficients!(problem),
     estimate(problem, rng) {
@@ -259,10 +281,15 @@ export function groupRelativeEstimator(
   return {
     name: scale === "group" ? "grpo" : "dr-grpo",
     label: scale === "group" ? "GRPO (group mean, std scaling)" : "Dr. GRPO (group mean, no std)",
-    expected: scale === "group" ? "biased" : "unbiased",
+    expected: scale === "group" ? "unbiased up to a per-prompt rescale" : "unbiased",
     claim: scale === "group"
-      ? "§5: std division is a per-prompt rescale (biased as an estimator of ∇J)"
+      ? "Theorem 1 + Lemma 2; §5 calls the std division a per-prompt rescale"
       : "Theorem 1 + Lemma 2 (group mean as prompt-level baseline)",
+    expectedHere: "biased",
+    expectedDirection: scale === "group" ? "biased in direction" : "unbiased up to scale",
+    reason: scale === "group"
+      ? "the sampled group std rescales each prompt by a random factor correlated with its rewards"
+      : "the group mean includes the response itself: E[ĝ] = ((G − 1)/G)·∇J, a constant factor",
     // Dr. GRPO: RM_i − mean_g = ((G−1)/G)(RM_i − mean of the others), so E[C] = ((G−1)/G)·E[C_RLOO].
     // GRPO's data-dependent std has no closed form here.
     ...(scale === "none"
@@ -316,6 +343,9 @@ export function greedyBaselineEstimator(): GradientEstimator {
     label: "ReMax (greedy-response baseline)",
     expected: "unbiased",
     claim: "Theorem 1 + Lemma 2 (deterministic prompt-level baseline)",
+    expectedHere: "unbiased",
+    expectedDirection: "unbiased up to scale",
+    reason: "the greedy response depends on the prompt only",
   }, (problem, path, reward) => {
     const b = greedyRewards(problem)[problem.space.contexts[path.contexts[0]].promptIndex];
     return path.tokens.map(() => reward - b);
@@ -356,6 +386,9 @@ export function exactAdvantageEstimator(): GradientEstimator {
     label: "Eq. 28 with exact Q − V",
     expected: "unbiased",
     claim: "Theorem 2 (Eq. 28)",
+    expectedHere: "unbiased",
+    expectedDirection: "unbiased up to scale",
+    reason: "Theorem 2 with the exact values",
   }, (problem, path) => {
     const V = problem.space.vocabSize;
     const { values, actionValues } = problem.values;
@@ -387,8 +420,10 @@ export interface PrefixValueEstimatorOptions {
  *
  * With every position evaluated, each `V̂` is computed from rollouts independent of the token it
  * scores, so `E[V̂(W[0..t]) | W[0..t]] = Q` and `E[V̂(W[0..t−1])·∇log π(w_t)] = 0`: unbiased (Eq. 28).
- * With `m` random positions the interpolation weights depend on the response length, which depends
- * on later tokens; this reading of the paper is not covered by its argument and is measured here.
+ * With `m` random positions, a stretch of s tokens between two evaluated positions has its value
+ * change spread evenly: each of its tokens gets 1/s of its own credit `Q − V` and 1/s of its
+ * neighbours'. That holds at a fixed response length too, so the interpolated estimator is biased
+ * in direction; this reading of the paper is not covered by its argument and is measured here.
  *
  * @see He et al., arXiv 2506.02553, Theorem 2 and §6 (TRePO).
  * @param options `K` and the number of evaluated interior positions.
@@ -434,7 +469,14 @@ export function prefixValueEstimator(options: PrefixValueEstimatorOptions): Grad
     name: `trepo-k${K}${m === undefined ? "" : `-m${m}`}`,
     label: `TRePO, K = ${K}, ${m === undefined ? "all positions" : `m = ${m} + interpolation`}`,
     expected: "unbiased",
-    claim: "Theorem 2 (Eq. 28) with Monte-Carlo values from independent rollouts",
+    claim: m === undefined
+      ? "Theorem 2 (Eq. 28) with Monte-Carlo values from independent rollouts"
+      : "Eq. 28 (the paper does not say how unevaluated positions are filled)",
+    expectedHere: m === undefined ? "unbiased" : "biased",
+    expectedDirection: m === undefined ? "unbiased up to scale" : "biased in direction",
+    reason: m === undefined
+      ? "every prefix value comes from rollouts independent of the token it scores"
+      : "each token of an interpolated stretch of s tokens gets 1/s of its own credit",
     estimate(problem, rng) {
       const { space, probs, rewards } = problem;
       const paths = sampleBatch(problem, rng);

@@ -51,10 +51,22 @@ export interface EstimatorReport extends BiasTestResult {
   name: string;
   /** Human-readable label. */
   label: string;
-  /** The paper's prediction. */
-  expected: "unbiased" | "biased";
-  /** Where the prediction comes from. */
+  /** Only what the paper states. */
+  expected: GradientEstimator["expected"];
+  /** Where the paper states it. */
   claim: string;
+  /** The lab's own prediction of the verdict for this implementation. */
+  expectedHere: GradientEstimator["expectedHere"];
+  /** The lab's prediction of the direction verdict, when it makes one (null otherwise). */
+  expectedDirection: GradientEstimator["expectedDirection"] | null;
+  /** Why the lab predicts what it does. */
+  reason: string;
+  /** True for a recipe run as shipped. */
+  asShipped: boolean;
+  /** The recipe's name (as-shipped rows only). */
+  algorithm?: string;
+  /** The full config the recipe ran with (as-shipped rows only). */
+  config?: Record<string, unknown>;
   /** `‖E[ĝ] − ∇J‖/‖∇J‖` with `E[ĝ]` in closed form by enumeration, or null when not available. */
   exactRelativeBias: number | null;
   /** `cos(E[ĝ], ∇J)` with `E[ĝ]` in closed form, or null when not available. */
@@ -153,7 +165,7 @@ export async function runTheoremCheck(options: TheoremCheckOptions): Promise<The
     const rng = master.split();
     const start = performance.now();
     const draws: Float64Array[] = [];
-    for (let i = 0; i < estimates; i++) draws.push(estimator.estimate(problem, rng));
+    for (let i = 0; i < estimates; i++) draws.push(await estimator.estimate(problem, rng));
     const summary = summarizeEstimates(draws, jacobian);
     const seconds = (performance.now() - start) / 1000;
     const expectedC = estimator.expectedCoefficients?.(problem);
@@ -163,6 +175,13 @@ export async function runTheoremCheck(options: TheoremCheckOptions): Promise<The
       label: estimator.label,
       expected: estimator.expected,
       claim: estimator.claim,
+      expectedHere: estimator.expectedHere,
+      expectedDirection: estimator.expectedDirection ?? null,
+      reason: estimator.reason,
+      asShipped: estimator.asShipped !== undefined,
+      ...(estimator.asShipped === undefined
+        ? {}
+        : { algorithm: estimator.asShipped.algorithm, config: estimator.asShipped.config }),
       ...biasTest(summary, exact.gradient, { threshold }),
       exactRelativeBias: expectedG ? relativeDistance(expectedG) : null,
       exactCosine: expectedG ? cosine(expectedG) : null,
