@@ -107,6 +107,7 @@ export { tokenLogProbs, type TokenLogProbsOptions } from "./lib/sample/token_log
 export { tokenValues } from "./lib/sample/token_values.ts";
 export {
   type Continuations,
+  type ContinuationSampler,
   continueFrom,
   type ContinueFromOptions,
   type Prefix,
@@ -148,6 +149,7 @@ export {
 export {
   type EstimationProblem,
   exactAdvantageEstimator,
+  type Expectation,
   type GradientEstimator,
   greedyBaselineEstimator,
   groupRelativeEstimator,
@@ -158,6 +160,7 @@ export {
   theoremEstimators,
   zeroRewardEstimator,
 } from "./lib/theory/estimators.ts";
+export { asShippedEstimators } from "./lib/theory/as_shipped.ts";
 export {
   biasTest,
   type BiasTestResult,
@@ -287,16 +290,23 @@ export {
   type TrainResult,
 } from "./lib/algorithms/train.ts";
 export {
+  aggregationNormalizer,
   type Algorithm,
   type AlgorithmName,
+  clippedPolicyLoss,
   type ConfigSpec,
   type FieldSpec,
+  onEveryToken,
   type PolicyLossFn,
   type PolicyLossInputs,
+  policyObjective,
+  type PolicyObjectiveOptions,
   type PolicyUpdateInputs,
   resolveConfig,
+  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
+  scoreFunctionPolicyLoss,
   type StepBatch,
   type StepFn,
   type StepMetrics as AlgorithmStepMetrics,
@@ -313,12 +323,32 @@ export {
   drGrpo,
   drGrpoConfig,
   grpo,
+  grpoAdvantages,
   type GrpoConfig,
   grpoStep,
 } from "./lib/algorithms/grpo.ts";
-export { defaultPpoConfig, ppo, type PpoConfig, ppoStep } from "./lib/algorithms/ppo.ts";
-export { defaultRemaxConfig, remax, type RemaxConfig, remaxStep } from "./lib/algorithms/remax.ts";
-export { defaultRlooConfig, rloo, type RlooConfig, rlooStep } from "./lib/algorithms/rloo.ts";
+export {
+  defaultPpoConfig,
+  ppo,
+  type PpoAdvantageInputs,
+  ppoAdvantages,
+  type PpoConfig,
+  ppoStep,
+} from "./lib/algorithms/ppo.ts";
+export {
+  defaultRemaxConfig,
+  remax,
+  remaxAdvantages,
+  type RemaxConfig,
+  remaxStep,
+} from "./lib/algorithms/remax.ts";
+export {
+  defaultRlooConfig,
+  rloo,
+  rlooAdvantages,
+  type RlooConfig,
+  rlooStep,
+} from "./lib/algorithms/rloo.ts";
 export {
   defaultReinforceConfig,
   reinforce,

@@ -75,7 +75,7 @@ Deno.test("Lemma 1 and Theorem 2 in closed form: reward-to-go and exact Q − V 
   }
 });
 
-Deno.test("estimators' weights on a deterministic two-token response, worked out by hand", () => {
+Deno.test("estimators' weights on a deterministic two-token response, worked out by hand", async () => {
   const tiny = enumerateResponses({ vocabSize: 2, eosToken: 1, maxTokens: 2, prompts: [[0]] });
   // contexts: 0 = root, 1 = after token 0; the policy always emits token 0: W = [0, 0].
   const p = Float64Array.from([1, 0, 1, 0]);
@@ -94,14 +94,14 @@ Deno.test("estimators' weights on a deterministic two-token response, worked out
   const rm = 2 + 0.9 * 5;
   const rng = new Random(1);
   // ZRA γ = 0.9: token 1 gets γ^(T−1)·RM, token 2 gets RM; averaged over G = 2 identical responses.
-  assertEquals(Array.from(zeroRewardEstimator(0.9).estimate(tinyProblem, rng)), [
+  assertEquals(Array.from(await zeroRewardEstimator(0.9).estimate(tinyProblem, rng)), [
     0.9 * rm,
     0,
     rm,
     0,
   ]);
   // Reward-to-go: token 1 gets G_1 = 2 + 0.9·5, token 2 gets γ·G_2 = 0.9·5.
-  const rtg = rewardToGoEstimator().estimate(tinyProblem, rng);
+  const rtg = await rewardToGoEstimator().estimate(tinyProblem, rng);
   assertAlmostEquals(rtg[0], rm, 1e-12);
   assertAlmostEquals(rtg[2], 0.9 * 5, 1e-12);
   // Equal rewards in a group: RLOO and Dr. GRPO give zero; TRePO's values are all RM: zero.
@@ -112,7 +112,11 @@ Deno.test("estimators' weights on a deterministic two-token response, worked out
       prefixValueEstimator({ continuations: 3 }),
     ]
   ) {
-    assertEquals(Array.from(e.estimate(tinyProblem, rng)).map(Math.abs), [0, 0, 0, 0], e.name);
+    assertEquals(
+      Array.from(await e.estimate(tinyProblem, rng)).map(Math.abs),
+      [0, 0, 0, 0],
+      e.name,
+    );
   }
 });
 
@@ -132,9 +136,18 @@ Deno.test("theoremEstimators lists the 12 estimators with the paper's prediction
     "trepo-k16",
     "trepo-k4-m1",
   ]);
-  assertEquals(list.filter((e) => e.expected === "biased").map((e) => e.name), [
+  // Only what the paper states: γ < 1 under the ZRA is biased (Eq. 26), GRPO's std is a rescale.
+  assertEquals(list.filter((e) => e.expected === "biased").map((e) => e.name), ["zra-gamma-0.9"]);
+  assertEquals(
+    list.filter((e) => e.expected === "unbiased up to a per-prompt rescale").map((e) => e.name),
+    ["grpo"],
+  );
+  // This lab's own predictions: Dr. GRPO's (G − 1)/G and interpolation are biased too.
+  assertEquals(list.filter((e) => e.expectedHere === "biased").map((e) => e.name), [
     "zra-gamma-0.9",
     "grpo",
+    "dr-grpo",
+    "trepo-k4-m1",
   ]);
 });
 
