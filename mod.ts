@@ -381,13 +381,13 @@ export {
   type StepsToThreshold,
   stepsToThreshold,
   summarizeRuns,
-} from "./lib/report/compare_summary.ts";
+} from "./lib/experiments/compare_summary.ts";
 export {
   type CompareRunOptions,
   peakResidentMemoryMb,
   promptsDigest,
   runComparison,
-} from "./lib/report/compare_run.ts";
+} from "./lib/experiments/compare_run.ts";
 export {
   accuracyPanels,
   ALGORITHM_COLORS,
@@ -396,6 +396,6 @@ export {
   gridFigure,
   type Panel,
   signalPanels,
-} from "./lib/report/compare_figures.ts";
+} from "./lib/experiments/compare_figures.ts";
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";

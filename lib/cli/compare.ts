@@ -47,9 +47,9 @@ import {
   type CompareRun,
   type CompareSection,
   compareSection,
-} from "../report/compare_summary.ts";
-import { runComparison } from "../report/compare_run.ts";
-import { compareFigure, gridFigure, signalPanels } from "../report/compare_figures.ts";
+} from "../experiments/compare_summary.ts";
+import { runComparison } from "../experiments/compare_run.ts";
+import { compareFigure, gridFigure, signalPanels } from "../experiments/compare_figures.ts";
 import { runCommand } from "./flags.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
 import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";

@@ -6,8 +6,8 @@ import {
   gridFigure,
   type Panel,
   signalPanels,
-} from "../../lib/report/compare_figures.ts";
-import type { CompareSection } from "../../lib/report/compare_summary.ts";
+} from "../../lib/experiments/compare_figures.ts";
+import type { CompareSection } from "../../lib/experiments/compare_summary.ts";
 import { validateFigure } from "../../lib/report/figure.ts";
 
 function section(): CompareSection {

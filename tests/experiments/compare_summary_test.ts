@@ -10,7 +10,7 @@ import {
   metricMean,
   stepsToThreshold,
   summarizeRuns,
-} from "../../lib/report/compare_summary.ts";
+} from "../../lib/experiments/compare_summary.ts";
 
 Deno.test("meanStd: mean and sample standard deviation worked out by hand", () => {
   // [1, 2, 3, 4]: mean 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5; /3 → sqrt(5/3)

@@ -9,7 +9,7 @@ import {
   peakResidentMemoryMb,
   promptsDigest,
   runComparison,
-} from "../../lib/report/compare_run.ts";
+} from "../../lib/experiments/compare_run.ts";
 
 await initBackend({ backend: "cpu" });
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Figure, Layout, Trace } from "./figure.ts";
+import type { Figure, Layout, Trace } from "../report/figure.ts";
 import type { CompareSection, MeanCurvePoint } from "./compare_summary.ts";
 
 /** One colour per algorithm, the same in every figure (others cycle through the rest). */
