@@ -394,8 +394,29 @@ export {
   algorithmColor,
   compareFigure,
   gridFigure,
+  metricLabel,
   type Panel,
   signalPanels,
 } from "./lib/experiments/compare_figures.ts";
+export { curveAtTokens, type PointAtTokens } from "./lib/experiments/curve_at_tokens.ts";
+export {
+  type PairedDifference,
+  pairedDifference,
+  tCritical95,
+} from "./lib/experiments/paired_difference.ts";
+export {
+  type BudgetComparison,
+  type BudgetOptions,
+  type BudgetRow,
+  budgetVerdict,
+  compareAtEqualTokens,
+  compareAtEqualUpdates,
+} from "./lib/experiments/budget_comparison.ts";
+export {
+  evaluateSampledReward,
+  type SampledRewardOptions,
+  type SampledRewardResult,
+} from "./lib/experiments/sampled_reward.ts";
+export { type StartSignal, startSignal } from "./lib/experiments/start_signal.ts";
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";

@@ -588,7 +588,7 @@ function creditNotes(args: CompareArgs, variant: Variant, signal: StartSignal): 
   const prompts = alphabet.length ** chain.promptLength!;
   const lr = args.creditLearningRate === null
     ? "each algorithm's default learning rate"
-    : `learning rate ${args.creditLearningRate} for every algorithm (the algorithms' defaults, 3e-5, barely move this policy in ${variant.steps} updates)`;
+    : `learning rate ${args.creditLearningRate} for every algorithm (instead of each one's default; --credit-learning-rate)`;
   const fraction = (m: { mean: number; std: number } | null, digits = 3) =>
     m === null ? "not reported" : `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
   return `
@@ -601,13 +601,16 @@ reward is the sum of its tokens' rewards divided by the prompt's optimum, so it 
 response-level reward that is a sum of unknown token rewards). Warm start: ${variant.sftSteps} SFT
 steps of ${variant.sftBatchSize} on random well-formed responses (1…${
     chain.maxResponseTokens! - 1
-  } letters), i.e. towards valid output, not towards the optimum. ${variant.seeds.length} seeds,
+  } letters), i.e. towards valid output, not towards the optimum. ${variant.seeds.length} seed${
+    variant.seeds.length === 1 ? "" : "s"
+  },
 ${variant.steps} updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses, ${lr}.
 
 Metric: the expected reward (fraction of the optimum) on all ${prompts} prompts, estimated from
 ${args.creditEvalSamples} sampled responses per prompt at temperature 1 with a fixed seed: the
-objective J itself. Greedy decoding of this barely trained policy tends to give one response for
-every prompt, which measures little; its mean reward is in summary.json as "eval/reward". The
+objective J itself. Greedy decoding measures something else (a warm start trained on random
+letters need not make its argmax depend on the prompt); its mean reward is in summary.json's
+per-run records as "eval/reward". The
 prompts are the training prompts: the rewards are a hash of the prefix, so there is nothing to
 generalise to, and the question is how fast each recipe optimises.
 
