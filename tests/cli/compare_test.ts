@@ -172,7 +172,7 @@ Deno.test("compare: quick defaults, explicit flags win", () => {
     ],
     [true, 1, 4, 2, 40],
   );
-  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [5, 60, 3e-4]);
+  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 40, 3e-4]);
   assertEquals([full.creditAlphabet, full.creditPromptLength, full.creditMaxTokens], ["ab", 5, 16]);
   assertEquals(parseCompareArgs(["--no-credit"]).credit, false);
   assertEquals(parseCompareArgs(["--credit-learning-rate", "default"]).creditLearningRate, null);
