@@ -411,21 +411,42 @@ export {
   type StepsToThreshold,
   stepsToThreshold,
   summarizeRuns,
-} from "./lib/report/compare_summary.ts";
+} from "./lib/experiments/compare_summary.ts";
 export {
   type CompareRunOptions,
   peakResidentMemoryMb,
   promptsDigest,
   runComparison,
-} from "./lib/report/compare_run.ts";
+} from "./lib/experiments/compare_run.ts";
 export {
   accuracyPanels,
   ALGORITHM_COLORS,
   algorithmColor,
   compareFigure,
   gridFigure,
+  metricLabel,
   type Panel,
   signalPanels,
-} from "./lib/report/compare_figures.ts";
+} from "./lib/experiments/compare_figures.ts";
+export { curveAtTokens, type PointAtTokens } from "./lib/experiments/curve_at_tokens.ts";
+export {
+  type PairedDifference,
+  pairedDifference,
+  tCritical95,
+} from "./lib/experiments/paired_difference.ts";
+export {
+  type BudgetComparison,
+  type BudgetOptions,
+  type BudgetRow,
+  budgetVerdict,
+  compareAtEqualTokens,
+  compareAtEqualUpdates,
+} from "./lib/experiments/budget_comparison.ts";
+export {
+  evaluateSampledReward,
+  type SampledRewardOptions,
+  type SampledRewardResult,
+} from "./lib/experiments/sampled_reward.ts";
+export { type StartSignal, startSignal } from "./lib/experiments/start_signal.ts";
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";

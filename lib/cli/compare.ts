@@ -2,7 +2,9 @@
  * `deno run -A lib/cli/compare.ts [--quick] [--seeds N]` (`deno task compare`): PPO, GRPO, ReMax,
  * RLOO, TRePO and REINFORCE from the same supervised warm start, on the same prompts at every
  * step, for the same number of policy updates, over several seeds; then the same on a hard
- * variant where success is rare at the start. Writes `summary.json`, `summary.md`, `report.html`
+ * variant where success is rare at the start; then a credit variant, on long responses whose
+ * reward is a sum of hidden per-token rewards (`tokenRewardChain`), compared at equal updates and
+ * at equal generated tokens. Writes `summary.json`, `summary.md`, `report.html`
  * and `curves.png` (needs Chromium; skipped with a warning without it) to `results/compare/`
  * (or `--out DIR`); the warm starts and the per-run records go to `DIR/tmp/` (git-ignored).
  *
@@ -28,7 +30,10 @@
  * `--steps N`, `--algorithms a,b,…`, `--prompts-per-step N`, `--group-size N`, `--eval-every N`,
  * `--eval-limit N`, `--sft-steps N`, `--sft-batch-size N`, `--sft-learning-rate X`,
  * `--hard-sft-steps N`, `--hard-sft-batch-size N`, `--threshold-gain X`, `--no-hard`,
- * `--task NAME`, `--backend NAME`, `--out DIR`, `--help`.
+ * `--no-credit`, `--credit-seeds N`, `--credit-steps N`, `--credit-eval-every N`,
+ * `--credit-learning-rate X|default`, `--credit-sft-steps N`, `--credit-eval-samples N`,
+ * `--credit-alphabet S`, `--credit-prompt-length N`, `--credit-max-tokens N`,
+ * `--credit-task-seed N`, `--task NAME`, `--backend NAME`, `--out DIR`, `--help`.
  *
  * @module
  */
@@ -39,17 +44,35 @@ import { createPolicy } from "../policy/transformer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
 import { TASK_NAMES, taskByName } from "../tasks/task_by_name.ts";
+import type { Task } from "../tasks/task.ts";
+import {
+  createTokenRewardChain,
+  type TokenRewardChainOptions,
+} from "../tasks/token_reward_chain.ts";
 import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
 import { resolveConfig } from "../algorithms/step.ts";
 import { ALGORITHM_NAMES, algorithmByName } from "../algorithms/train.ts";
 import {
+  COMPARE_METRICS,
   type CompareRow,
   type CompareRun,
   type CompareSection,
   compareSection,
-} from "../report/compare_summary.ts";
-import { runComparison } from "../report/compare_run.ts";
-import { compareFigure, gridFigure, signalPanels } from "../report/compare_figures.ts";
+} from "../experiments/compare_summary.ts";
+import { runComparison } from "../experiments/compare_run.ts";
+import {
+  accuracyPanels,
+  compareFigure,
+  gridFigure,
+  metricLabel,
+  signalPanels,
+} from "../experiments/compare_figures.ts";
+import {
+  type BudgetComparison,
+  compareAtEqualTokens,
+  compareAtEqualUpdates,
+} from "../experiments/budget_comparison.ts";
+import { type StartSignal, startSignal } from "../experiments/start_signal.ts";
 import { runCommand } from "./flags.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
 import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";
@@ -79,6 +102,18 @@ interface CompareArgs {
   hardSftBatchSize: number;
   thresholdGain: number;
   hard: boolean;
+  credit: boolean;
+  creditSeeds: number;
+  creditSteps: number;
+  creditEvalEvery: number;
+  /** One learning rate for every algorithm of the credit variant; `null`: each one's default. */
+  creditLearningRate: number | null;
+  creditSftSteps: number;
+  creditEvalSamples: number;
+  creditAlphabet: string;
+  creditPromptLength: number;
+  creditMaxTokens: number;
+  creditTaskSeed: number;
   backend: BackendName;
   worker: string | undefined;
 }
@@ -97,6 +132,11 @@ const DEFAULTS = {
     sftTarget: 0.65,
     hardSftSteps: 100,
     hardSftBatchSize: 32,
+    creditSeeds: 3,
+    creditSteps: 40,
+    creditEvalEvery: 5,
+    creditSftSteps: 100,
+    creditEvalSamples: 8,
   },
   quick: {
     seeds: 1,
@@ -110,6 +150,11 @@ const DEFAULTS = {
     sftTarget: null,
     hardSftSteps: 40,
     hardSftBatchSize: 32,
+    creditSeeds: 1,
+    creditSteps: 4,
+    creditEvalEvery: 2,
+    creditSftSteps: 40,
+    creditEvalSamples: 2,
   },
 } as const;
 
@@ -134,6 +179,25 @@ const FLAGS: readonly [string, string, string][] = [
   ["--hard-sft-batch-size N", "32", "SFT batch size of the hard variant's warm start"],
   ["--threshold-gain X", "0.05", "steps to threshold: updates to reach initial accuracy + X"],
   ["--no-hard", "off", "skip the hard variant"],
+  ["--no-credit", "off", "skip the credit variant (long responses, per-token rewards)"],
+  ["--credit-seeds N", "3 (quick 1)", "credit variant: seeds 0..N−1"],
+  ["--credit-steps N", "40 (quick 4)", "credit variant: policy updates per run"],
+  ["--credit-eval-every N", "5 (quick 2)", "credit variant: evaluate every N updates"],
+  [
+    "--credit-learning-rate X",
+    "3e-4",
+    'credit variant: one learning rate for every algorithm ("default": each algorithm\'s own)',
+  ],
+  ["--credit-sft-steps N", "100 (quick 40)", "credit variant: SFT steps to well-formed output"],
+  [
+    "--credit-eval-samples N",
+    "8 (quick 2)",
+    "credit variant: sampled responses per eval prompt for the expected reward",
+  ],
+  ["--credit-alphabet S", "ab", "credit variant: tokenRewardChain's response letters"],
+  ["--credit-prompt-length N", "5", "credit variant: prompt letters (|alphabet|^N prompts)"],
+  ["--credit-max-tokens N", "16", "credit variant: response length cap, EOS included"],
+  ["--credit-task-seed N", "1", "credit variant: seed of the hidden token rewards"],
   ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
   ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
   ["--out DIR", "results/compare", "where the results go"],
@@ -170,6 +234,16 @@ const VALUE_FLAGS: readonly string[] = [
   "hard-sft-steps",
   "hard-sft-batch-size",
   "threshold-gain",
+  "credit-seeds",
+  "credit-steps",
+  "credit-eval-every",
+  "credit-learning-rate",
+  "credit-sft-steps",
+  "credit-eval-samples",
+  "credit-alphabet",
+  "credit-prompt-length",
+  "credit-max-tokens",
+  "credit-task-seed",
   "backend",
   "worker",
 ];
@@ -190,7 +264,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     if (!arg.startsWith("--")) throw new RangeError(`${context}: unexpected argument "${arg}"`);
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    if (["quick", "no-hard", "help"].includes(flag)) {
+    if (["quick", "no-hard", "no-credit", "help"].includes(flag)) {
       switches.add(flag);
       continue;
     }
@@ -230,13 +304,23 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
   if (algorithms.length === 0) {
     throw new RangeError(`${context}: --algorithms must name at least one algorithm`);
   }
+  if (raw["credit-learning-rate"] !== undefined && raw["credit-learning-rate"] !== "default") {
+    const lr = number("credit-learning-rate", 0);
+    if (lr <= 0) {
+      throw new RangeError(
+        `${context}: --credit-learning-rate must be greater than 0 or "default", got "${
+          raw["credit-learning-rate"]
+        }"`,
+      );
+    }
+  }
   const backend = (raw.backend ?? "wasm") as BackendName;
   if (!BACKENDS.includes(backend)) {
     throw new RangeError(
       `${context}: --backend must be one of ${BACKENDS.join(", ")}, got "${backend}"`,
     );
   }
-  return {
+  const args: CompareArgs = {
     quick,
     help: switches.has("help"),
     seeds: integer("seeds", d.seeds, 1),
@@ -260,8 +344,33 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     hardSftBatchSize: integer("hard-sft-batch-size", d.hardSftBatchSize, 1),
     thresholdGain: number("threshold-gain", 0.05),
     hard: !switches.has("no-hard"),
+    credit: !switches.has("no-credit"),
+    creditSeeds: integer("credit-seeds", d.creditSeeds, 1),
+    creditSteps: integer("credit-steps", d.creditSteps, 1),
+    creditEvalEvery: integer("credit-eval-every", d.creditEvalEvery, 1),
+    creditLearningRate: raw["credit-learning-rate"] === "default"
+      ? null
+      : number("credit-learning-rate", 3e-4),
+    creditSftSteps: integer("credit-sft-steps", d.creditSftSteps, 0),
+    creditEvalSamples: integer("credit-eval-samples", d.creditEvalSamples, 1),
+    creditAlphabet: raw["credit-alphabet"] ?? "ab",
+    creditPromptLength: integer("credit-prompt-length", 5, 1),
+    creditMaxTokens: integer("credit-max-tokens", 16, 1),
+    creditTaskSeed: integer("credit-task-seed", 1, 0),
     backend,
     worker: raw.worker,
+  };
+  if (args.credit) createTokenRewardChain(creditChain(args)); // throws on a bad alphabet or size
+  return args;
+}
+
+/** The credit variant's task options, from the command line. */
+function creditChain(args: CompareArgs): TokenRewardChainOptions {
+  return {
+    alphabet: args.creditAlphabet,
+    promptLength: args.creditPromptLength,
+    maxResponseTokens: args.creditMaxTokens,
+    seed: args.creditTaskSeed,
   };
 }
 
@@ -272,6 +381,10 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
 interface Job {
   algorithm: string;
   task: string;
+  /** Build the task with `createTokenRewardChain(chain)` instead of by name. */
+  chain?: TokenRewardChainOptions;
+  /** Also estimate the sampled reward at every evaluation. */
+  sampledEval?: { samples: number; seed: number };
   seed: number;
   steps: number;
   checkpoint: string;
@@ -290,13 +403,14 @@ async function worker(jobPath: string): Promise<void> {
   const started = performance.now();
   const run = await runComparison({
     algorithm: job.algorithm,
-    task: taskByName(job.task),
+    task: job.chain === undefined ? taskByName(job.task) : createTokenRewardChain(job.chain),
     policy: loaded.policy,
     steps: job.steps,
     seed: job.seed,
     config: job.config,
     evalEvery: job.evalEvery,
     ...(job.evalLimit === undefined ? {} : { evalLimit: job.evalLimit }),
+    ...(job.sampledEval === undefined ? {} : { sampledEval: job.sampledEval }),
   });
   loaded.policy.dispose();
   await Deno.writeTextFile(
@@ -308,13 +422,25 @@ async function worker(jobPath: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Parent: warm starts, runs, summary.
 
-/** One variant of the comparison: a name and its warm start. */
+/** One variant of the comparison: a name, its task, its warm start and its runs' settings. */
 interface Variant {
-  name: "main" | "hard";
+  name: "main" | "hard" | "credit";
+  task: Task;
+  /** The credit variant's task options (its worker builds the task from them). */
+  chain?: TokenRewardChainOptions;
   sftSteps: number;
   sftBatchSize: number;
   /** Stop the warm start at this held-out training accuracy (`null`: run every step). */
   sftTarget: number | null;
+  seeds: number[];
+  steps: number;
+  evalEvery: number;
+  evalLimit: number | undefined;
+  /** The settings over each algorithm's defaults (the same for every algorithm). */
+  config: Record<string, unknown>;
+  /** The record key the section follows. */
+  metric: string;
+  sampledEval?: { samples: number; seed: number };
 }
 
 interface WarmStart {
@@ -332,7 +458,7 @@ async function warmStart(
   seed: number,
   dir: string,
 ): Promise<WarmStart> {
-  const task = taskByName(args.task);
+  const task = variant.task;
   const policy = createPolicy(defaultPolicyConfig(task, { seed }));
   try {
     const sft = await supervisedFineTune(policy, task, {
@@ -456,6 +582,62 @@ sampling, which the generated-tokens column and the accuracy-vs-tokens curve sho
 `.trim();
 }
 
+function creditNotes(args: CompareArgs, variant: Variant, signal: StartSignal): string {
+  const chain = variant.chain!;
+  const alphabet = chain.alphabet!;
+  const prompts = alphabet.length ** chain.promptLength!;
+  const lr = args.creditLearningRate === null
+    ? "each algorithm's default learning rate"
+    : `learning rate ${args.creditLearningRate} for every algorithm (instead of each one's default; --credit-learning-rate)`;
+  const fraction = (m: { mean: number; std: number } | null, digits = 3) =>
+    m === null ? "not reported" : `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
+  return `
+The credit variant: where per-token credit can matter. Task tokenRewardChain with alphabet
+"${alphabet}", prompts of ${chain.promptLength} letters (${prompts} prompts) and responses of up to
+${chain.maxResponseTokens} tokens (EOS included), hidden-reward seed ${chain.seed}. Every action
+(letter or EOS) after a prefix earns a fixed pseudo-random integer reward 0…9, and the response's
+reward is the sum of its tokens' rewards divided by the prompt's optimum, so it is continuous, in
+[0, 1], 1 only for an optimal response, and exactly the setting of the paper's Theorem 1 (a
+response-level reward that is a sum of unknown token rewards). Warm start: ${variant.sftSteps} SFT
+steps of ${variant.sftBatchSize} on random well-formed responses (1…${
+    chain.maxResponseTokens! - 1
+  } letters), i.e. towards valid output, not towards the optimum. ${variant.seeds.length} seed${
+    variant.seeds.length === 1 ? "" : "s"
+  },
+${variant.steps} updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses, ${lr}.
+
+Metric: the expected reward (fraction of the optimum) on all ${prompts} prompts, estimated from
+${args.creditEvalSamples} sampled responses per prompt at temperature 1 with a fixed seed: the
+objective J itself. Greedy decoding measures something else (a warm start trained on random
+letters need not make its argmax depend on the prompt); its mean reward is in summary.json's
+per-run records as "eval/reward". The
+prompts are the training prompts: the rewards are a hash of the prefix, so there is nothing to
+generalise to, and the question is how fast each recipe optimises.
+
+Signal at the start (the first update's batch, sampled from the warm start, over
+${signal.runs} runs): all-equal groups ${fraction(signal.allEqualGroupFraction)}, reward std within
+the batch ${fraction(signal.rewardStd)}, mean reward ${fraction(signal.rewardMean)}, mean response
+length ${fraction(signal.responseLength, 1)} tokens.
+`.trim();
+}
+
+/** The per-algorithm table of a budget comparison. */
+function budgetRows(comparison: BudgetComparison): TableRow[] {
+  const byName = new Map(comparison.versusLeader.map((v) => [v.algorithm, v.difference]));
+  return comparison.rows.map((row) => {
+    const d = byName.get(row.algorithm);
+    return {
+      algorithm: row.algorithm,
+      [`value (mean ± std)`]: pm(row.value),
+      updates: fixed(row.steps.mean, 1),
+      "generated tokens": Math.round(row.tokens.mean),
+      "leader − this (mean ± std)": d === undefined ? "leader" : pm(d),
+      t: d === undefined ? "" : fixed(d.t, 2),
+      separated: d === undefined ? "" : d.separated ? "yes" : "no",
+    };
+  });
+}
+
 async function main(): Promise<void> {
   const args = parseCompareArgs(Deno.args);
   if (args.help) {
@@ -475,9 +657,26 @@ async function main(): Promise<void> {
   const configs = Object.fromEntries(
     args.algorithms.map((name) => [name, resolveConfig(algorithmByName(name), shared)]),
   );
+  const seeds = Array.from({ length: args.seeds }, (_, i) => i);
+  const task = taskByName(args.task);
+  const common = {
+    task,
+    seeds,
+    steps: args.steps,
+    evalEvery: args.evalEvery,
+    evalLimit: args.evalLimit,
+    config: shared,
+    metric: COMPARE_METRICS.accuracy,
+  };
+  const chain = creditChain(args);
+  const creditConfig = {
+    ...shared,
+    ...(args.creditLearningRate === null ? {} : { learningRate: args.creditLearningRate }),
+  };
   const variants: Variant[] = [
     {
       name: "main",
+      ...common,
       sftSteps: args.sftSteps,
       sftBatchSize: args.sftBatchSize,
       sftTarget: args.sftTarget,
@@ -485,14 +684,31 @@ async function main(): Promise<void> {
     ...(args.hard
       ? [{
         name: "hard" as const,
+        ...common,
         sftSteps: args.hardSftSteps,
         sftBatchSize: args.hardSftBatchSize,
         sftTarget: null,
       }]
       : []),
+    ...(args.credit
+      ? [{
+        name: "credit" as const,
+        task: createTokenRewardChain(chain),
+        chain,
+        sftSteps: args.creditSftSteps,
+        sftBatchSize: args.sftBatchSize,
+        sftTarget: null,
+        seeds: Array.from({ length: args.creditSeeds }, (_, i) => i),
+        steps: args.creditSteps,
+        evalEvery: args.creditEvalEvery,
+        evalLimit: undefined,
+        config: creditConfig,
+        metric: COMPARE_METRICS.sampledReward,
+        sampledEval: { samples: args.creditEvalSamples, seed: 1234 },
+      }]
+      : []),
   ];
-  const seeds = Array.from({ length: args.seeds }, (_, i) => i);
-  const total = variants.length * seeds.length * args.algorithms.length;
+  const total = variants.reduce((s, v) => s + v.seeds.length * args.algorithms.length, 0);
   console.log(
     `trepo compare: ${
       args.algorithms.join(", ")
@@ -503,12 +719,13 @@ async function main(): Promise<void> {
 
   const sections: Partial<Record<Variant["name"], CompareSection>> = {};
   const warm: Partial<Record<Variant["name"], WarmStart[]>> = {};
+  const allRuns: Partial<Record<Variant["name"], CompareRun[]>> = {};
   let done = 0;
   for (const variant of variants) {
     const runs: CompareRun[] = [];
     warm[variant.name] = [];
     await Deno.mkdir(`${tmp}/runs/${variant.name}`, { recursive: true });
-    for (const seed of seeds) {
+    for (const seed of variant.seeds) {
       const start = await warmStart(args, variant, seed, `${tmp}/sft`);
       warm[variant.name]!.push(start);
       console.log(
@@ -522,40 +739,55 @@ async function main(): Promise<void> {
         const base = `${tmp}/runs/${variant.name}/${algorithm}-s${seed}`;
         const { run, seconds } = await spawnRun({
           algorithm,
-          task: args.task,
+          task: variant.task.name,
+          ...(variant.chain === undefined ? {} : { chain: variant.chain }),
+          ...(variant.sampledEval === undefined ? {} : { sampledEval: variant.sampledEval }),
           seed,
-          steps: args.steps,
+          steps: variant.steps,
           checkpoint: start.checkpoint,
-          config: shared,
-          evalEvery: args.evalEvery,
-          evalLimit: args.evalLimit,
+          config: variant.config,
+          evalEvery: variant.evalEvery,
+          evalLimit: variant.evalLimit,
           backend: args.backend,
           result: `${base}.result.json`,
         }, `${base}.job.json`);
         runs.push(run);
         done++;
-        const accuracies = run.records.map((r) => r["eval/accuracy"]).filter((a) =>
-          a !== undefined
-        );
+        const values = run.records.map((r) => r[variant.metric]).filter((a) => a !== undefined);
         const tokens = run.records.reduce((s, r) => s + (r["tokens/generated"] ?? 0), 0);
         const elapsed = (performance.now() - started) / 1000;
         console.log(
-          `[${variant.name} s${seed}] ${algorithm.padEnd(9)} acc ${fixed(accuracies[0], 3)} → ${
-            fixed(accuracies.at(-1), 3)
-          }  ${tokens} tokens  ${seconds.toFixed(1)} s  ${
-            Math.round(run.peakRssMb)
-          } MiB  (${done}/${total}, ${elapsed.toFixed(0)} s elapsed, ETA ${
-            ((elapsed / done) * (total - done)).toFixed(0)
-          } s)`,
+          `[${variant.name} s${seed}] ${algorithm.padEnd(9)} ${
+            variant.metric === COMPARE_METRICS.accuracy ? "acc" : "J/opt"
+          } ${fixed(values[0], 3)} → ${fixed(values.at(-1), 3)}  ${tokens} tokens  ${
+            seconds.toFixed(1)
+          } s  ${Math.round(run.peakRssMb)} MiB  (${done}/${total}, ${
+            elapsed.toFixed(0)
+          } s elapsed, ETA ${((elapsed / done) * (total - done)).toFixed(0)} s)`,
         );
       }
     }
-    sections[variant.name] = compareSection(args.task, runs, { gain: args.thresholdGain });
+    allRuns[variant.name] = runs;
+    sections[variant.name] = compareSection(variant.task.name, runs, {
+      gain: args.thresholdGain,
+      ...(variant.metric === COMPARE_METRICS.accuracy ? {} : { metric: variant.metric }),
+    });
   }
 
   // ---- summary.json
   const main = sections.main!;
   const hard = sections.hard;
+  const creditVariant = variants.find((v) => v.name === "credit");
+  const credit = sections.credit;
+  const creditRuns = allRuns.credit ?? [];
+  const creditLabel = credit === undefined ? "" : metricLabel(credit);
+  const creditStart = credit === undefined ? undefined : startSignal(creditRuns);
+  const equalUpdates = credit === undefined
+    ? undefined
+    : compareAtEqualUpdates(creditRuns, { metric: credit.metric, label: creditLabel });
+  const equalTokens = credit === undefined
+    ? undefined
+    : compareAtEqualTokens(creditRuns, { metric: credit.metric, label: creditLabel });
   const command = `deno run -A lib/cli/compare.ts ${Deno.args.join(" ")}`.trim();
   const warmInfo = (variant: Variant) => ({
     sftSteps: variant.sftSteps,
@@ -573,6 +805,30 @@ async function main(): Promise<void> {
   const summary = {
     ...main,
     ...(hard === undefined ? {} : { hard: { ...hard, warmStart: warmInfo(variants[1]) } }),
+    ...(credit === undefined ? {} : {
+      credit: {
+        ...credit,
+        warmStart: warmInfo(creditVariant!),
+        setup: {
+          task: { name: credit.task, ...creditVariant!.chain },
+          metric: credit.metric,
+          metricMeaning:
+            "mean reward of sampled responses (temperature 1, fixed seed) on every prompt: the expected fraction of the optimum",
+          evalSamplesPerPrompt: args.creditEvalSamples,
+          evalEvery: creditVariant!.evalEvery,
+          seedValues: creditVariant!.seeds,
+          learningRate: args.creditLearningRate,
+          configs: Object.fromEntries(
+            args.algorithms.map((
+              name,
+            ) => [name, resolveConfig(algorithmByName(name), creditVariant!.config)]),
+          ),
+        },
+        startSignal: creditStart,
+        equalUpdates,
+        equalTokens,
+      },
+    }),
     warmStart: warmInfo(variants[0]),
     setup: {
       algorithms: args.algorithms,
@@ -611,6 +867,30 @@ async function main(): Promise<void> {
     }** (prompt digests compared seed by seed).`,
     "",
   ];
+  const creditMd = credit === undefined ? [] : [
+    "## Credit variant: long responses, a sum of hidden per-token rewards",
+    "",
+    creditNotes(args, creditVariant!, creditStart!),
+    "",
+    `Same prompts at every update: **${
+      credit.samePromptsPerStep ? "yes" : "NO"
+    }**. In the table, "acc" columns hold the ${creditLabel}.`,
+    "",
+    table(tableRows(credit)).toMarkdown(),
+    "",
+    "### At equal policy updates",
+    "",
+    equalUpdates!.verdict,
+    "",
+    table(budgetRows(equalUpdates!)).toMarkdown(),
+    "",
+    "### At equal generated tokens",
+    "",
+    equalTokens!.verdict,
+    "",
+    table(budgetRows(equalTokens!)).toMarkdown(),
+    "",
+  ];
   const md = [
     ...header,
     "## Main comparison",
@@ -627,18 +907,23 @@ async function main(): Promise<void> {
       table(tableRows(hard)).toMarkdown(),
       "",
     ]),
+    ...creditMd,
     "## How to read this",
     "",
     definitions(args),
     "",
-    "Figures: `curves.png` (accuracy against updates, generated tokens and training seconds; the hard variant's accuracy and signal fractions on the second row) and `report.html` (interactive).",
+    "Figures: `curves.png` (accuracy against updates, generated tokens and training seconds, mean ± std over seeds; the hard variant's accuracy and signal fractions on the second row; the credit variant's expected reward on the last row) and `report.html` (interactive).",
     "",
   ].join("\n");
   await Deno.writeTextFile(`${out}/summary.md`, md);
   const written = ["summary.json", "summary.md"];
 
   // ---- curves.png and report.html
-  const figure = compareFigure(main, hard);
+  const figure = compareFigure(
+    main,
+    hard,
+    credit === undefined ? undefined : { section: credit, tokens: equalTokens!.amount },
+  );
   let image: Uint8Array | undefined;
   try {
     image = await figureToImage(figure);
@@ -662,12 +947,38 @@ async function main(): Promise<void> {
       },
       { title: "Hard variant", table: tableRows(hard) },
     ]),
+    ...(credit === undefined ? [] : [
+      {
+        title: "Credit variant: long responses, a sum of hidden per-token rewards",
+        text: creditNotes(args, creditVariant!, creditStart!),
+      },
+      {
+        title: "Credit variant: expected reward (mean ± std over seeds)",
+        figure: gridFigure([
+          accuracyPanels(
+            credit,
+            "credit",
+            true,
+            ` (equal budget ${Math.round(equalTokens!.amount)})`,
+          ),
+        ], { width: 1500, height: 480 }),
+      },
+      { title: "Credit variant", table: tableRows(credit) },
+      { title: "Credit variant at equal policy updates", text: equalUpdates!.verdict },
+      { title: "Credit variant at equal updates", table: budgetRows(equalUpdates!) },
+      { title: "Credit variant at equal generated tokens", text: equalTokens!.verdict },
+      { title: "Credit variant at equal tokens", table: budgetRows(equalTokens!) },
+    ]),
     { title: "How to read this", text: definitions(args) },
   ];
   await writeHtmlReport(`${out}/report.html`, reportSections);
   written.push("report.html");
   console.log(`\n${table(tableRows(main)).toText()}`);
   if (hard !== undefined) console.log(`\nhard variant:\n${table(tableRows(hard)).toText()}`);
+  if (credit !== undefined) {
+    console.log(`\ncredit variant:\n${table(tableRows(credit)).toText()}`);
+    console.log(`\n${equalUpdates!.verdict}\n\n${equalTokens!.verdict}`);
+  }
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
 }
 

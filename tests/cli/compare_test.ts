@@ -62,6 +62,46 @@ function checkSection(section: Section, name: string): void {
   assertEquals(new Set(section.rows.map((r) => r.initialAccuracy)).size, 1, name);
 }
 
+interface Budget {
+  budget: string;
+  amount: number;
+  rows: { algorithm: string; perSeed: number[] }[];
+  leader: string;
+  verdict: string;
+}
+
+function checkCredit(
+  credit: Section & {
+    metric: string;
+    setup: { task: { maxResponseTokens: number; alphabet: string }; learningRate: number };
+    startSignal: { runs: number; allEqualGroupFraction: { mean: number } };
+    equalUpdates: Budget;
+    equalTokens: Budget;
+  },
+): void {
+  assertEquals([credit.task, credit.metric], ["tokenRewardChain", "eval/sampled_reward"]);
+  assertEquals([credit.seeds, credit.steps, credit.samePromptsPerStep], [1, 4, true]);
+  assertEquals(credit.rows.map((r) => r.algorithm), SIX);
+  assertEquals([credit.setup.task.maxResponseTokens, credit.setup.task.alphabet], [16, "ab"]);
+  assertEquals(credit.setup.learningRate, 3e-4);
+  for (const row of credit.rows) {
+    assertEquals(credit.curves[row.algorithm].map((p) => p.step), [0, 2, 4], row.algorithm);
+    assert(row.finalAccuracy.mean >= 0 && row.finalAccuracy.mean <= 1, row.algorithm);
+  }
+  // Continuous rewards: the warm start's groups are not all-equal.
+  assertEquals(credit.startSignal.runs, 6);
+  assert(credit.startSignal.allEqualGroupFraction.mean < 0.5);
+  assertEquals([credit.equalUpdates.budget, credit.equalUpdates.amount], ["updates", 4]);
+  assertEquals(credit.equalTokens.budget, "tokens");
+  const smallest = Math.min(...credit.rows.map((r) => r.generatedTokens));
+  assertEquals(credit.equalTokens.amount, smallest);
+  for (const budget of [credit.equalUpdates, credit.equalTokens]) {
+    assertEquals(budget.rows.map((r) => r.algorithm), SIX);
+    assertStringIncludes(budget.verdict, `${budget.leader} has the highest mean`);
+    assertStringIncludes(budget.verdict, "With one seed no difference can be tested");
+  }
+}
+
 Deno.test({
   name: "compare --quick writes summary.json (schema), summary.md, report.html and curves.png",
   // The subprocess opens Chromium for curves.png and spawns one process per run.
@@ -88,6 +128,7 @@ Deno.test({
       const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
       checkSection(summary, "main");
       checkSection(summary.hard, "hard");
+      checkCredit(summary.credit);
       // --quick: 4 prompts × 4 responses per update, the same for every algorithm.
       assertEquals(summary.setup.promptsPerStep, 4);
       assertEquals(summary.setup.groupSize, 4);
@@ -96,6 +137,9 @@ Deno.test({
       assertStringIncludes(md, "## Main comparison");
       assertStringIncludes(md, "## Hard variant");
       assertStringIncludes(md, "| trepo |");
+      assertStringIncludes(md, "## Credit variant");
+      assertStringIncludes(md, "### At equal generated tokens");
+      assertStringIncludes(md, summary.credit.equalTokens.verdict);
       assertStringIncludes(await Deno.readTextFile(`${out}/report.html`), "Plotly.newPlot");
       if (findChromium() !== undefined) {
         const png = await Deno.readFile(`${out}/curves.png`);
@@ -117,6 +161,23 @@ Deno.test("compare: quick defaults, explicit flags win", () => {
   assertEquals(parseCompareArgs(["--sft-target", "none"]).sftTarget, null);
   assertEquals(full.algorithms, ["grpo", "dr_grpo"]);
   assertEquals(parseCompareArgs(["--quick", "--steps=9"]).steps, 9);
+  // The credit variant.
+  assertEquals(
+    [
+      quick.credit,
+      quick.creditSeeds,
+      quick.creditSteps,
+      quick.creditEvalEvery,
+      quick.creditSftSteps,
+    ],
+    [true, 1, 4, 2, 40],
+  );
+  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 40, 3e-4]);
+  assertEquals([full.creditAlphabet, full.creditPromptLength, full.creditMaxTokens], ["ab", 5, 16]);
+  assertEquals(parseCompareArgs(["--no-credit"]).credit, false);
+  assertEquals(parseCompareArgs(["--credit-learning-rate", "default"]).creditLearningRate, null);
+  const custom = parseCompareArgs(["--credit-max-tokens", "18", "--credit-alphabet", "xy"]);
+  assertEquals([custom.creditMaxTokens, custom.creditAlphabet], [18, "xy"]);
 });
 
 Deno.test("compare: bad command lines", () => {
@@ -167,4 +228,21 @@ Deno.test("compare: bad command lines", () => {
     `${context}: --backend must be one of`,
   );
   assertThrows(() => parseCompareArgs(["--task", "chess"]), RangeError, "unknown task");
+  assertThrows(
+    () => parseCompareArgs(["--credit-learning-rate", "0"]),
+    RangeError,
+    `${context}: --credit-learning-rate must be greater than 0 or "default", got "0"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--credit-alphabet", "a>"]),
+    RangeError,
+    "Cannot create the token reward chain task: alphabet must be non-empty",
+  );
+  assertThrows(
+    () => parseCompareArgs(["--credit-max-tokens", "30"]),
+    RangeError,
+    "Cannot create the token reward chain task: alphabet size 2 and maxResponseTokens 30",
+  );
+  // Without the credit variant its settings are not checked.
+  assertEquals(parseCompareArgs(["--no-credit", "--credit-max-tokens", "30"]).credit, false);
 });

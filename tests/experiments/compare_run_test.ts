@@ -9,7 +9,7 @@ import {
   peakResidentMemoryMb,
   promptsDigest,
   runComparison,
-} from "../../lib/report/compare_run.ts";
+} from "../../lib/experiments/compare_run.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -81,6 +81,25 @@ Deno.test("runComparison: evaluations at 0, every evalEvery and after the last; 
   assert(run.adamStepsPerUpdate >= 1);
   assertEquals(run.models.map((m) => m.role).includes("value"), true);
   assert(run.peakRssMb > 0);
+});
+
+Deno.test("runComparison: sampledEval adds the sampled reward to every evaluation", async () => {
+  const policy = createPolicy(defaultPolicyConfig(addition, TINY));
+  const run = await runComparison({
+    algorithm: "grpo",
+    task: addition,
+    policy,
+    steps: 2,
+    seed: 1,
+    evalEvery: 2,
+    evalLimit: 3,
+    config: { promptsPerStep: 2, groupSize: 2 },
+    sampledEval: { samples: 2, seed: 9 },
+  });
+  policy.dispose();
+  const evaluated = run.records.filter((r) => r["eval/sampled_reward"] !== undefined);
+  assertEquals(evaluated.map((r) => r.step), [0, 2]);
+  for (const r of evaluated) assert(r["eval/sampled_reward"] >= 0 && r["eval/sampled_reward"] <= 1);
 });
 
 Deno.test("runComparison: bad input", async () => {

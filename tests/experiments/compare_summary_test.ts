@@ -10,7 +10,7 @@ import {
   metricMean,
   stepsToThreshold,
   summarizeRuns,
-} from "../../lib/report/compare_summary.ts";
+} from "../../lib/experiments/compare_summary.ts";
 
 Deno.test("meanStd: mean and sample standard deviation worked out by hand", () => {
   // [1, 2, 3, 4]: mean 2.5; squared deviations 2.25 + 0.25 + 0.25 + 2.25 = 5; /3 → sqrt(5/3)
@@ -275,4 +275,34 @@ Deno.test("compareSection: bad input", () => {
     RangeError,
     "every algorithm must have one run per seed, grpo has seeds 0 of 0, 1",
   );
+});
+
+Deno.test("compareSection: another metric (a reward) drives the curves and rows", () => {
+  const reward = (algorithm: string, seed: number, values: number[]): CompareRun => ({
+    algorithm,
+    seed,
+    peakRssMb: 1,
+    adamStepsPerUpdate: 1,
+    models: [],
+    promptsDigest: "d",
+    records: values.map((v, step) => ({
+      step,
+      ...(step === 0 ? {} : { "tokens/generated": 10, "time/step_s": 1 }),
+      "eval/accuracy": 0,
+      "eval/sampled_reward": v,
+    })),
+  });
+  const runs = [reward("grpo", 0, [0.2, 0.3]), reward("grpo", 1, [0.4, 0.7])];
+  const section = compareSection("tokenRewardChain", runs, { metric: "eval/sampled_reward" });
+  assertEquals(section.metric, "eval/sampled_reward");
+  assertEquals(section.rows[0].finalAccuracy.mean, 0.5);
+  assertAlmostEquals(section.rows[0].accuracyGain.mean, 0.2, 1e-12); // (0.1 + 0.3) / 2
+  assertEquals(section.curves.grpo.map((p) => p.accuracy.mean), [0.30000000000000004, 0.5]);
+  // Without the option the section follows greedy accuracy and carries no metric field.
+  const plain = compareSection("tokenRewardChain", runs);
+  assertEquals([plain.metric, plain.rows[0].finalAccuracy.mean], [undefined, 0]);
+  assertEquals(accuracyCurve(runs[1].records, "eval/sampled_reward").map((p) => p.accuracy), [
+    0.4,
+    0.7,
+  ]);
 });

@@ -1,11 +1,12 @@
 /**
- * Figures of an algorithm comparison: greedy accuracy against policy updates, generated tokens and
- * training seconds (mean over seeds), and the reward signal each
+ * Figures of an algorithm comparison: the evaluation metric (greedy accuracy, or a reward) against
+ * policy updates, generated tokens and training seconds (mean ± std band over seeds), and the
+ * reward signal each
  * algorithm had (fraction of all-equal groups, fraction with a non-zero advantage).
  *
  * @module
  */
-import type { Figure, Layout, Trace } from "./figure.ts";
+import type { Figure, Layout, Trace } from "../report/figure.ts";
 import type { CompareSection, MeanCurvePoint } from "./compare_summary.ts";
 
 /** One colour per algorithm, the same in every figure (others cycle through the rest). */
@@ -118,36 +119,99 @@ export function gridFigure(rows: readonly (readonly Panel[])[], layout: Layout =
   };
 }
 
-/** Traces of one panel: one line per algorithm of `y(point)` against `x(point)`. */
+/** Words for the metrics a comparison section can follow (others print as their key). */
+const METRIC_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  "eval/accuracy": "greedy accuracy",
+  "eval/reward": "greedy reward",
+  "eval/sampled_reward": "sampled reward (fraction of optimum)",
+});
+
+/**
+ * Words for a section's metric, for axis titles and tables.
+ *
+ * @param section A comparison section (its `metric`; absent means greedy accuracy).
+ * @returns The words.
+ *
+ * @example
+ * ```ts
+ * import { metricLabel } from "./compare_figures.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(metricLabel({ metric: "eval/sampled_reward" }), "sampled reward (fraction of optimum)");
+ * assertEquals(metricLabel({}), "greedy accuracy");
+ * ```
+ */
+export function metricLabel(section: { metric?: string }): string {
+  const metric = section.metric ?? "eval/accuracy";
+  return METRIC_LABELS[metric] ?? metric;
+}
+
+/** `#rrggbb` → `rgba(r, g, b, alpha)`. */
+function translucent(color: string, alpha: number): string {
+  const hex = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(color);
+  if (hex === null) return color;
+  const [r, g, b] = hex.slice(1).map((h) => parseInt(h, 16));
+  return `rgba(${r}, ${g}, ${b}, ${alpha})`;
+}
+
+/**
+ * Traces of one panel: per algorithm, a band from mean − std to mean + std over seeds (a filled
+ * polygon, drawn first and only when some std is non-zero) and the line of the means, of the
+ * metric against `x(point)`.
+ */
 function curveTraces(
   section: CompareSection,
   x: (p: MeanCurvePoint) => number,
   showLegend: boolean,
   label: string,
 ): Trace[] {
-  return Object.entries(section.curves).map(([algorithm, curve], i) => ({
-    type: "scatter",
-    mode: "lines+markers",
-    name: algorithm,
-    legendgroup: algorithm,
-    showlegend: showLegend,
-    x: curve.map(x),
-    y: curve.map((p) => p.accuracy.mean),
-    line: { color: algorithmColor(algorithm, i) },
-    marker: { color: algorithmColor(algorithm, i), size: 5 },
-    hovertemplate: `${algorithm} (${label}): %{y:.3f} at %{x}<extra></extra>`,
-  }));
+  return Object.entries(section.curves).flatMap(([algorithm, curve], i): Trace[] => {
+    const color = algorithmColor(algorithm, i);
+    const xs = curve.map(x);
+    const line: Trace = {
+      type: "scatter",
+      mode: "lines+markers",
+      name: algorithm,
+      legendgroup: algorithm,
+      showlegend: showLegend,
+      x: xs,
+      y: curve.map((p) => p.accuracy.mean),
+      line: { color },
+      marker: { color, size: 5 },
+      hovertemplate: `${algorithm} (${label}): %{y:.3f} at %{x}<extra></extra>`,
+    };
+    if (!curve.some((p) => p.accuracy.std > 0)) return [line];
+    const band: Trace = {
+      type: "scatter",
+      mode: "lines",
+      name: `${algorithm} ± std`,
+      legendgroup: algorithm,
+      showlegend: false,
+      x: [...xs, ...[...xs].reverse()],
+      y: [
+        ...curve.map((p) => p.accuracy.mean + p.accuracy.std),
+        ...curve.map((p) => p.accuracy.mean - p.accuracy.std).reverse(),
+      ],
+      fill: "toself",
+      fillcolor: translucent(color, 0.15),
+      line: { width: 0, color },
+      hoverinfo: "skip",
+    };
+    return [band, line];
+  });
 }
 
 /**
- * The three accuracy panels of a comparison section: greedy eval accuracy (mean over seeds) against
- * policy updates, against generated tokens, and against training wall seconds. The spread over
- * seeds is not drawn (it is mostly the spread of the warm starts, which every algorithm of a seed
- * shares); it is in the curves' `accuracy.std` and the summary's gain column.
+ * The three metric panels of a comparison section: its evaluation metric (greedy accuracy unless
+ * the section names another; mean over seeds, with a band of ± one sample std over seeds when
+ * there is more than one) against policy updates, against generated tokens (at the mean tokens of
+ * each evaluation), and against training wall seconds. Part of the spread is the spread of the
+ * warm starts, which every algorithm of a seed shares: the summary's paired gains remove it.
  *
  * @param section A comparison section (see `compareSection`).
- * @param label A word naming the section in the panel titles (`"main"`, `"hard"`).
+ * @param label A word naming the section in the panel titles (`"main"`, `"hard"`, `"credit"`).
  * @param showLegend Whether these traces appear in the legend.
+ * @param tokensNote Words added to the tokens panel's title (for example the equal budget).
  * @returns Three panels.
  *
  * @example
@@ -167,25 +231,28 @@ export function accuracyPanels(
   section: CompareSection,
   label: string,
   showLegend: boolean,
+  tokensNote = "",
 ): Panel[] {
-  const y = `greedy accuracy (${section.task})`;
+  const words = metricLabel(section);
+  const short = words.split(" (")[0];
+  const y = `${words} (${section.task})`;
   return [
     {
-      title: `${label}: accuracy vs policy updates`,
+      title: `${label}: ${short} vs policy updates`,
       x: "policy updates",
       y,
       traces: curveTraces(section, (p) => p.step, showLegend, "updates"),
       yaxis: { rangemode: "tozero" },
     },
     {
-      title: `${label}: accuracy vs generated tokens`,
+      title: `${label}: ${short} vs generated tokens${tokensNote}`,
       x: "generated tokens",
       y,
       traces: curveTraces(section, (p) => p.tokens, false, "tokens"),
       yaxis: { rangemode: "tozero" },
     },
     {
-      title: `${label}: accuracy vs training seconds`,
+      title: `${label}: ${short} vs training seconds`,
       x: "training wall seconds",
       y,
       traces: curveTraces(section, (p) => p.seconds, false, "seconds"),
@@ -244,9 +311,9 @@ export function signalPanels(section: CompareSection, label: string, showLegend:
     });
   return [
     {
-      title: `${label}: accuracy vs policy updates`,
+      title: `${label}: ${metricLabel(section).split(" (")[0]} vs policy updates`,
       x: "policy updates",
-      y: `greedy accuracy (${section.task})`,
+      y: `${metricLabel(section)} (${section.task})`,
       traces: curveTraces(section, (p) => p.step, showLegend, "updates"),
       yaxis: { rangemode: "tozero" },
     },
@@ -268,12 +335,15 @@ export function signalPanels(section: CompareSection, label: string, showLegend:
 }
 
 /**
- * The comparison's main figure (`curves.png`): the accuracy panels of the main section, and, when
- * there is a hard section, its accuracy and reward-signal panels on a second row.
+ * The comparison's main figure (`curves.png`): the metric panels of the main section; when there
+ * is a hard section, its accuracy and reward-signal panels on the next row; when there is a
+ * credit section, its metric panels (a reward) on the last row, the tokens panel titled with the
+ * equal token budget when one is given.
  *
  * @param main The main section.
  * @param hard The hard section, if any.
- * @returns A 1×3 or 2×3 figure.
+ * @param credit The credit section and its equal token budget, if any.
+ * @returns A 1×3, 2×3 or 3×3 figure.
  *
  * @example
  * ```ts
@@ -285,18 +355,27 @@ export function signalPanels(section: CompareSection, label: string, showLegend:
  *   signal: { grpo: { allEqualGroupFraction: [], nonzeroAdvantage: [] } } };
  * assertEquals(compareFigure(section).data.length, 3);
  * assertEquals(compareFigure(section, section).data.length, 4);
+ * assertEquals(compareFigure(section, undefined, { section, tokens: 100 }).data.length, 6);
  * ```
  */
-export function compareFigure(main: CompareSection, hard?: CompareSection): Figure {
+export function compareFigure(
+  main: CompareSection,
+  hard?: CompareSection,
+  credit?: { section: CompareSection; tokens?: number },
+): Figure {
   const rows = [accuracyPanels(main, "main", true)];
   if (hard !== undefined) rows.push(signalPanels(hard, "hard", false));
+  if (credit !== undefined) {
+    const note = credit.tokens === undefined ? "" : ` (equal budget ${Math.round(credit.tokens)})`;
+    rows.push(accuracyPanels(credit.section, "credit", false, note));
+  }
   return gridFigure(rows, {
     title: {
       text: `PPO, GRPO, ReMax, RLOO, TRePO, REINFORCE from one SFT warm start (${main.seeds} seed${
         main.seeds === 1 ? "" : "s"
-      }, ${main.steps} updates; arXiv 2506.02553)`,
+      }, ${main.steps} updates; mean ± std over seeds; arXiv 2506.02553)`,
     },
     width: 1500,
-    height: hard === undefined ? 520 : 980,
+    height: 80 + 450 * rows.length,
   });
 }

@@ -6,8 +6,8 @@ import {
   gridFigure,
   type Panel,
   signalPanels,
-} from "../../lib/report/compare_figures.ts";
-import type { CompareSection } from "../../lib/report/compare_summary.ts";
+} from "../../lib/experiments/compare_figures.ts";
+import type { CompareSection } from "../../lib/experiments/compare_summary.ts";
 import { validateFigure } from "../../lib/report/figure.ts";
 
 function section(): CompareSection {
@@ -83,9 +83,31 @@ Deno.test("accuracyPanels: x is updates, tokens, seconds; y the mean over seeds"
   assertEquals(grpo(seconds).x, [0, 1, 2]);
   assertEquals(grpo(updates).y, [0.1, 0.2, 0.3]);
   assertEquals(grpo(updates).error_y, undefined);
-  assertEquals(updates.traces.map((t) => t.showlegend), [true, true]);
-  assertEquals(tokens.traces.map((t) => t.showlegend), [false, false]);
+  // grpo has a spread over seeds: a band (not in the legend) is drawn before its line; trepo none.
+  assertEquals(updates.traces.map((t) => t.name), ["grpo ± std", "grpo", "trepo"]);
+  assertEquals(updates.traces.map((t) => t.showlegend), [false, true, true]);
+  assertEquals(tokens.traces.map((t) => t.showlegend), [false, false, false]);
   assertEquals((grpo(updates).line as { color: string }).color, algorithmColor("grpo", 0));
+  assertEquals(updates.y, "greedy accuracy (addition)");
+});
+
+Deno.test("accuracyPanels: the band runs along mean + std and back along mean − std", () => {
+  const [updates, tokens] = accuracyPanels(section(), "main", true);
+  const band = updates.traces[0];
+  // means 0.1, 0.2, 0.3 with stds 0, 0.05, 0.1
+  assertEquals(band.x, [0, 2, 4, 4, 2, 0]);
+  const y = band.y as number[];
+  [0.1, 0.25, 0.4, 0.2, 0.15, 0.1].forEach((v, i) => assertAlmostEquals(y[i], v, 1e-12));
+  assertEquals([band.fill, band.fillcolor], ["toself", "rgba(255, 127, 14, 0.15)"]);
+  assertEquals(tokens.traces[0].x, [0, 200, 400, 400, 200, 0]);
+});
+
+Deno.test("accuracyPanels: a section's metric names the axis and the titles", () => {
+  const credit = { ...section(), task: "tokenRewardChain", metric: "eval/sampled_reward" };
+  const [updates, tokens] = accuracyPanels(credit, "credit", false, " (equal budget 300)");
+  assertEquals(updates.y, "sampled reward (fraction of optimum) (tokenRewardChain)");
+  assertEquals(updates.title, "credit: sampled reward vs policy updates");
+  assertEquals(tokens.title, "credit: sampled reward vs generated tokens (equal budget 300)");
 });
 
 Deno.test("signalPanels: 5-step moving averages; algorithms without the metric have no line", () => {
@@ -97,16 +119,18 @@ Deno.test("signalPanels: 5-step moving averages; algorithms without the metric h
   assertEquals(nonzero.traces.map((t) => [t.name, t.y]), [["grpo", [0.25]], ["trepo", [0.75]]]);
 });
 
-Deno.test("compareFigure: one row without a hard section, two with; valid plotly", () => {
+Deno.test("compareFigure: one row without a hard section, two with, three with credit; valid plotly", () => {
   const one = compareFigure(section());
   const two = compareFigure(section(), section());
-  validateFigure(one, "test");
-  validateFigure(two, "test");
+  const three = compareFigure(section(), section(), { section: section(), tokens: 300 });
+  for (const figure of [one, two, three]) validateFigure(figure, "test");
   assertEquals((one.layout?.grid as { rows: number }).rows, 1);
   assertEquals((two.layout?.grid as { rows: number }).rows, 2);
-  // 3 accuracy panels × 2 algorithms; then 2 + 1 (all-equal: grpo) + 2 (non-zero)
-  assertEquals(one.data.length, 6);
-  assertEquals(two.data.length, 11);
+  assertEquals((three.layout?.grid as { rows: number }).rows, 3);
+  // 3 accuracy panels × (grpo band + grpo + trepo); then 3 + 1 (all-equal: grpo) + 2 (non-zero)
+  assertEquals(one.data.length, 9);
+  assertEquals(two.data.length, 15);
+  assertEquals(three.data.length, 24);
 });
 
 Deno.test("algorithmColor: fixed colours for the six, spares cycle for others", () => {

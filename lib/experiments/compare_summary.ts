@@ -159,10 +159,15 @@ export interface CompareRow {
   }[];
 }
 
-/** One variant of a comparison (the main one, or the hard one). */
+/** One variant of a comparison (the main one, the hard one or the credit one). */
 export interface CompareSection {
   /** The task's name. */
   task: string;
+  /**
+   * The evaluation metric the curves and rows follow (the record key); the fields named
+   * `accuracy` hold it. Absent means `"eval/accuracy"` (greedy exact-match accuracy).
+   */
+  metric?: string;
   /** Number of seeds. */
   seeds: number;
   /** Policy updates per run. */
@@ -185,6 +190,8 @@ export const COMPARE_METRICS: Readonly<{
   allEqual: "groups/all_equal_fraction";
   nonzero: "adv/nonzero_fraction";
   nonzeroInEqualGroups: "adv/nonzero_in_equal_groups";
+  greedyReward: "eval/reward";
+  sampledReward: "eval/sampled_reward";
 }> = Object.freeze({
   accuracy: "eval/accuracy",
   tokens: "tokens/generated",
@@ -192,6 +199,8 @@ export const COMPARE_METRICS: Readonly<{
   allEqual: "groups/all_equal_fraction",
   nonzero: "adv/nonzero_fraction",
   nonzeroInEqualGroups: "adv/nonzero_in_equal_groups",
+  greedyReward: "eval/reward",
+  sampledReward: "eval/sampled_reward",
 });
 
 /**
@@ -259,6 +268,7 @@ function checkRecords(context: string, records: readonly CompareRecord[]): void 
  * `time/step_s` counts as 0.
  *
  * @param records The run's records (step 0 evaluation first, when there is one).
+ * @param metric The record key followed (default `"eval/accuracy"`); a point's `accuracy` holds it.
  * @returns One point per evaluated record.
  * @throws {TypeError} When a record is not an object with an integer step.
  * @throws {RangeError} When steps do not increase.
@@ -279,7 +289,10 @@ function checkRecords(context: string, records: readonly CompareRecord[]): void 
  * ]);
  * ```
  */
-export function accuracyCurve(records: readonly CompareRecord[]): CurvePoint[] {
+export function accuracyCurve(
+  records: readonly CompareRecord[],
+  metric: string = COMPARE_METRICS.accuracy,
+): CurvePoint[] {
   checkRecords("Cannot build the accuracy curve", records);
   const curve: CurvePoint[] = [];
   let tokens = 0;
@@ -289,7 +302,7 @@ export function accuracyCurve(records: readonly CompareRecord[]): CurvePoint[] {
       tokens += record[COMPARE_METRICS.tokens] ?? 0;
       seconds += record[COMPARE_METRICS.seconds] ?? 0;
     }
-    const accuracy = record[COMPARE_METRICS.accuracy];
+    const accuracy = record[metric];
     if (accuracy !== undefined) curve.push({ step: record.step, accuracy, tokens, seconds });
   }
   return curve;
@@ -441,7 +454,8 @@ export function metricCurve(
  *
  * @param runs The algorithm's runs, one per seed.
  * @param options `gain`: the accuracy gain over each run's own initial accuracy that counts as
- *   reaching the threshold (default 0.05).
+ *   reaching the threshold (default 0.05); `metric`: the record key followed instead of
+ *   `"eval/accuracy"` (the row's accuracy fields then hold it).
  * @returns The row.
  * @throws {RangeError} When there are no runs, they mix algorithms or update counts, or a run
  *   lacks the step-0 or the final evaluation.
@@ -470,7 +484,7 @@ export function metricCurve(
  */
 export function summarizeRuns(
   runs: readonly CompareRun[],
-  options: { gain?: number } = {},
+  options: { gain?: number; metric?: string } = {},
 ): CompareRow {
   const context = "Cannot summarize the runs";
   if (!Array.isArray(runs as unknown) || runs.length === 0) {
@@ -492,7 +506,7 @@ export function summarizeRuns(
         } (seed ${run.seed})`,
       );
     }
-    const curve = accuracyCurve(run.records);
+    const curve = accuracyCurve(run.records, options.metric);
     const first = curve[0];
     const last = curve[curve.length - 1];
     if (first === undefined || first.step !== 0) {
@@ -560,7 +574,8 @@ function lastStep(run: CompareRun): number {
  *
  * @param task The task's name.
  * @param runs Every (algorithm, seed) run.
- * @param options `gain` for the steps to threshold (default 0.05).
+ * @param options `gain` for the steps to threshold (default 0.05); `metric`, the record key the
+ *   curves and rows follow (default `"eval/accuracy"`; recorded in the section when given).
  * @returns The section.
  * @throws {RangeError} When there are no runs, or the runs do not all have the same number of
  *   updates, or an algorithm lacks a seed another one has (see also {@linkcode summarizeRuns}).
@@ -586,7 +601,7 @@ function lastStep(run: CompareRun): number {
 export function compareSection(
   task: string,
   runs: readonly CompareRun[],
-  options: { gain?: number } = {},
+  options: { gain?: number; metric?: string } = {},
 ): CompareSection {
   const context = "Cannot summarize the comparison";
   if (!Array.isArray(runs as unknown) || runs.length === 0) {
@@ -629,12 +644,21 @@ export function compareSection(
   const signal: CompareSection["signal"] = {};
   for (const [algorithm, list] of byAlgorithm) {
     rows.push(summarizeRuns(list, options));
-    curves[algorithm] = meanCurve(list.map((r) => accuracyCurve(r.records)));
+    curves[algorithm] = meanCurve(list.map((r) => accuracyCurve(r.records, options.metric)));
     const records = list.map((r) => r.records);
     signal[algorithm] = {
       allEqualGroupFraction: metricCurve(records, COMPARE_METRICS.allEqual),
       nonzeroAdvantage: metricCurve(records, COMPARE_METRICS.nonzero),
     };
   }
-  return { task, seeds: seeds.length, steps, samePromptsPerStep, rows, curves, signal };
+  return {
+    task,
+    ...(options.metric === undefined ? {} : { metric: options.metric }),
+    seeds: seeds.length,
+    steps,
+    samePromptsPerStep,
+    rows,
+    curves,
+    signal,
+  };
 }

@@ -12,6 +12,7 @@ import { resolveConfig } from "../algorithms/step.ts";
 import { algorithmByName, train } from "../algorithms/train.ts";
 import { checkInteger, describe } from "../validate.ts";
 import type { CompareRecord, CompareRun } from "./compare_summary.ts";
+import { evaluateSampledReward } from "./sampled_reward.ts";
 
 /** Options of {@linkcode runComparison}. */
 export interface CompareRunOptions {
@@ -31,6 +32,12 @@ export interface CompareRunOptions {
   evalEvery: number;
   /** Evaluate on at most this many examples of the eval set (default all). */
   evalLimit?: number;
+  /**
+   * Also estimate the expected reward by sampling at every evaluation (`eval/sampled_reward`,
+   * see `evaluateSampledReward`): `samples` responses per evaluation prompt, drawn from a fresh
+   * stream seeded with `seed` at every evaluation (the same draws for the same policy).
+   */
+  sampledEval?: { samples: number; seed: number };
   /** Called with every record (the step-0 evaluation, then each step). */
   onStep?: (record: CompareRecord) => void;
 }
@@ -91,9 +98,10 @@ export function peakResidentMemoryMb(): number {
  * Run one algorithm for `steps` policy updates from a warm-started policy, the way the
  * comparison does: the same seed gives the same prompt stream to every algorithm (`train` draws
  * the prompts of step s from their own stream, split from the seed before any sampling), greedy
- * eval accuracy is measured before the first update, every `evalEvery` updates and after the
- * last, outside the timed step (`time/step_s` is training only), and the prompts of every step
- * are recorded as a digest.
+ * eval accuracy (and mean greedy reward; with `sampledEval`, the mean sampled reward too) is
+ * measured before the first update, every `evalEvery` updates and after the last, outside the
+ * timed step (`time/step_s` is training only), and the prompts of every step are recorded as a
+ * digest.
  *
  * Preconditions: a tfjs backend is initialised; the policy's vocabulary is the task's.
  *
@@ -153,7 +161,15 @@ export async function runComparison(options: CompareRunOptions): Promise<Compare
       maxTokens,
       ...(evalLimit === undefined ? {} : { limit: evalLimit }),
     });
-    return { "eval/accuracy": result.accuracy, "eval/reward": result.meanReward };
+    const sampled: Record<string, number> = options.sampledEval === undefined ? {} : {
+      "eval/sampled_reward": (await evaluateSampledReward(options.policy, base, {
+        maxTokens,
+        samples: options.sampledEval.samples,
+        seed: options.sampledEval.seed,
+        ...(evalLimit === undefined ? {} : { limit: evalLimit }),
+      })).meanReward,
+    };
+    return { "eval/accuracy": result.accuracy, "eval/reward": result.meanReward, ...sampled };
   };
   const emit = (record: CompareRecord) => {
     records.push(record);
