@@ -158,7 +158,7 @@ async function initWebGpu(allowSoftwareAdapter: boolean): Promise<BackendInfo> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   if (gpu === undefined) {
     throw new Error(
-      "Cannot initialise the webgpu backend: navigator.gpu is undefined because Deno runs without --unstable-webgpu; rerun as `deno run --unstable-webgpu …` (the `deno task` commands of trepo pass it already)",
+      "Cannot initialise the webgpu backend: navigator.gpu is undefined, so this Deno exposes no WebGPU; rerun as `deno run --unstable-webgpu …` (the `deno task` commands of trepo pass it), or upgrade Deno",
     );
   }
   const adapter = await gpu.requestAdapter() as
