@@ -52,11 +52,12 @@ export {
 } from "./lib/loss/aggregate.ts";
 export {
   clipFraction,
+  clipFractionCounts,
   type ClipFractionInputs,
   type ClipFractionOptions,
 } from "./lib/metrics/clip_fraction.ts";
-export { approxKl } from "./lib/metrics/approx_kl.ts";
-export { explainedVariance } from "./lib/metrics/explained_variance.ts";
+export { approxKl, approxKlSums } from "./lib/metrics/approx_kl.ts";
+export { explainedVariance, explainedVarianceAsync } from "./lib/metrics/explained_variance.ts";
 export {
   type RewardStats,
   rewardStats,

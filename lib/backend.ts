@@ -10,6 +10,8 @@
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
 
+export { isDeviceBackend } from "./validate.ts";
+
 /** The backends {@linkcode initBackend} can select. */
 export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow" | "tensorflow-gpu";
 
@@ -31,7 +33,9 @@ export interface InitBackendOptions {
   backend?: BackendName;
   /**
    * Accept a WebGPU fallback (software) adapter. Off by default: a software renderer is slower
-   * than wasm and would silently turn a GPU run into a slow CPU run.
+   * than wasm and would silently turn a GPU run into a slow CPU run. Defaults to the
+   * `TREPO_ALLOW_SOFTWARE_ADAPTER` environment variable (`1` or `true` turn it on) when it is
+   * readable.
    */
   allowSoftwareAdapter?: boolean;
   /** Where the fallback warning goes (default `console.warn`). */
@@ -63,7 +67,10 @@ const TFJS_VERSION = "4.22.0";
  * unless `allowSoftwareAdapter` is set.
  *
  * Preconditions: `--allow-read` (the wasm binary is read from `node_modules`); `--allow-env` to
- * honour `TREPO_BACKEND`.
+ * honour `TREPO_BACKEND` and `TREPO_ALLOW_SOFTWARE_ADAPTER`; `--unstable-webgpu` for `"webgpu"`.
+ * `"webgpu"` never falls back to another backend: it throws an error that says which of three
+ * things is missing (the `--unstable-webgpu` flag, any adapter, or the opt-in for a software
+ * adapter) and what to do.
  *
  * @param options The backend and fallback behaviour.
  * @returns The requested and the active backend.
@@ -96,18 +103,29 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       await selectBackend("cpu");
       return { requested, backend: tf.getBackend() };
     case "webgpu":
-      return await initWebGpu(options.allowSoftwareAdapter ?? false);
+      return await initWebGpu(
+        options.allowSoftwareAdapter ?? softwareAdapterFromEnvironment() ?? false,
+      );
     case "tensorflow":
     case "tensorflow-gpu":
       return await initNative(requested);
   }
 }
 
-function backendFromEnvironment(): BackendName | undefined {
-  const permission = Deno.permissions.querySync({ name: "env", variable: "TREPO_BACKEND" });
+function readEnvironment(variable: string): string | undefined {
+  const permission = Deno.permissions.querySync({ name: "env", variable });
   if (permission.state !== "granted") return undefined;
-  const value = Deno.env.get("TREPO_BACKEND");
-  return value === undefined || value === "" ? undefined : value as BackendName;
+  const value = Deno.env.get(variable);
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function backendFromEnvironment(): BackendName | undefined {
+  return readEnvironment("TREPO_BACKEND") as BackendName | undefined;
+}
+
+function softwareAdapterFromEnvironment(): boolean | undefined {
+  const value = readEnvironment("TREPO_ALLOW_SOFTWARE_ADAPTER");
+  return value === undefined ? undefined : ["1", "true", "yes"].includes(value.toLowerCase());
 }
 
 async function selectBackend(name: string): Promise<boolean> {
@@ -140,19 +158,25 @@ async function initWebGpu(allowSoftwareAdapter: boolean): Promise<BackendInfo> {
   const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   if (gpu === undefined) {
     throw new Error(
-      "Cannot initialise the webgpu backend: navigator.gpu is undefined; run Deno with --unstable-webgpu on a machine with a GPU",
+      "Cannot initialise the webgpu backend: navigator.gpu is undefined, so this Deno exposes no WebGPU; rerun as `deno run --unstable-webgpu …` (the `deno task` commands of trepo pass it), or upgrade Deno",
     );
   }
   const adapter = await gpu.requestAdapter() as
-    | { isFallbackAdapter?: boolean; info?: { isFallbackAdapter?: boolean } }
+    | {
+      isFallbackAdapter?: boolean;
+      info?: { isFallbackAdapter?: boolean; description?: string; device?: string };
+    }
     | null;
   if (adapter === null) {
-    throw new Error("Cannot initialise the webgpu backend: no GPU adapter is available");
+    throw new Error(
+      "Cannot initialise the webgpu backend: navigator.gpu.requestAdapter() found no adapter at all; install a GPU driver with the Vulkan loader (libvulkan1), or Mesa's software renderer (libegl-mesa0, libgl1-mesa-dri) together with TREPO_ALLOW_SOFTWARE_ADAPTER=1, or use the default wasm backend",
+    );
   }
   const software = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
   if (software && !allowSoftwareAdapter) {
+    const name = adapter.info?.description || adapter.info?.device || "unnamed";
     throw new Error(
-      "Cannot initialise the webgpu backend: the only adapter is a software (fallback) adapter, slower than wasm; pass allowSoftwareAdapter: true to use it anyway",
+      `Cannot initialise the webgpu backend: the only adapter is a software (fallback) adapter (${name}), usually slower than wasm; set TREPO_ALLOW_SOFTWARE_ADAPTER=1 (or pass allowSoftwareAdapter: true) to use it anyway, or use the default wasm backend`,
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");

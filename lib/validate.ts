@@ -3,7 +3,11 @@
  * ("Cannot compute leave-one-out advantages") and throws in the house style: what failed, a colon,
  * then the current state. `TypeError` for wrong types and shapes, `RangeError` for values.
  *
- * Value checks read tensor data synchronously: they run on entry, before anything is computed.
+ * Value checks ({@linkcode checkFinite}, {@linkcode checkMask}) read tensor data synchronously on
+ * the host backends (wasm, cpu, tensorflow): they run on entry, before anything is computed. On a
+ * GPU backend ({@linkcode isDeviceBackend}: webgpu, webgl) they are skipped: a synchronous read
+ * there stalls the device, and on tfjs-webgpu in Deno it throws. Shape and dtype checks run on
+ * every backend.
  *
  * @module
  */
@@ -74,13 +78,47 @@ export function checkFiniteValues(context: string, name: string, values: ArrayLi
   }
 }
 
-/** Throw a `RangeError` naming the first NaN or ±Infinity in a tensor (flat index). */
+/**
+ * Whether the active tfjs backend keeps tensors on a GPU (`webgpu`, `webgl`).
+ *
+ * On such a backend a synchronous read (`dataSync()`, `arraySync()`) of a computed tensor stalls
+ * the device, and on tfjs-webgpu in Deno it throws (`Cannot read properties of null (reading
+ * 'clearRect')`). trepo's synchronous value checks ({@linkcode checkFinite},
+ * {@linkcode checkMask}, token-id ranges) are skipped when this returns true, and its typed-array
+ * kernels and host-side scans are replaced by tfjs ops.
+ *
+ * @returns True on `webgpu` and `webgl`; false on `wasm`, `cpu` and `tensorflow`.
+ *
+ * @example On the cpu backend tensors live in host memory
+ * ```ts
+ * import { initBackend } from "./backend.ts";
+ * import { isDeviceBackend } from "./validate.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * assertEquals(isDeviceBackend(), false);
+ * ```
+ */
+export function isDeviceBackend(): boolean {
+  const name = tf.getBackend();
+  return name === "webgpu" || name === "webgl";
+}
+
+/**
+ * Throw a `RangeError` naming the first NaN or ±Infinity in a tensor (flat index). Skipped on a
+ * GPU backend ({@linkcode isDeviceBackend}), where it would need a synchronous device read.
+ */
 export function checkFinite(context: string, name: string, t: tf.Tensor): void {
+  if (isDeviceBackend()) return;
   checkFiniteValues(context, name, t.dataSync() as Float32Array);
 }
 
-/** Throw a `RangeError` unless every entry of the mask is exactly 0 or 1. */
+/**
+ * Throw a `RangeError` unless every entry of the mask is exactly 0 or 1. Skipped on a GPU backend
+ * ({@linkcode isDeviceBackend}), where it would need a synchronous device read.
+ */
 export function checkMask(context: string, name: string, t: tf.Tensor): void {
+  if (isDeviceBackend()) return;
   const values = t.dataSync();
   for (let i = 0; i < values.length; i++) {
     if (values[i] !== 0 && values[i] !== 1) {

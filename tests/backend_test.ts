@@ -108,18 +108,56 @@ Deno.test("the native tensorflow backend fails with a message saying what to ins
   assertStringIncludes(text, "deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu@4.22.0");
 });
 
-Deno.test("webgpu without a GPU is refused with a clear error, never a silent software fallback", async () => {
+/** Try webgpu in a subprocess; its stdout: "selected <backend>" or the error message. */
+async function tryWebGpu(
+  flags: string[],
+  env: Record<string, string>,
+  prelude = "",
+): Promise<string> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "eval",
       "--no-lock",
-      `import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url)}";
-      try { await initBackend({ backend: "webgpu" }); console.log("selected"); } catch (e) { console.log(e.message); }`,
+      ...flags,
+      `${prelude}
+      import * as tf from "@tensorflow/tfjs";
+      import { initBackend } from "${new URL("../lib/backend.ts", import.meta.url)}";
+      try { await initBackend(); console.log("selected " + tf.getBackend()); } catch (e) { console.log(e.message); }`,
     ],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", TREPO_BACKEND: "webgpu", ...env },
   }).output();
-  assertStringIncludes(
-    new TextDecoder().decode(out.stdout),
-    "Cannot initialise the webgpu backend:",
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test("webgpu without navigator.gpu says to add --unstable-webgpu, never a silent fallback", async () => {
+  // Deno 2.9 exposes navigator.gpu even without --unstable-webgpu; older versions do not. Spawn
+  // without the flag, and with navigator.gpu removed, to see the error either way.
+  const text = await tryWebGpu(
+    [],
+    { TREPO_ALLOW_SOFTWARE_ADAPTER: "1" },
+    `Object.defineProperty(navigator, "gpu", { value: undefined });`,
   );
+  assertStringIncludes(text, "Cannot initialise the webgpu backend: navigator.gpu is undefined");
+  assertStringIncludes(text, "--unstable-webgpu");
+});
+
+Deno.test("webgpu with no adapter at all says what to install, never a silent fallback", async () => {
+  // Deno's WebGPU restricted to Metal finds no adapter on Linux, GPU or not.
+  const text = await tryWebGpu(["--unstable-webgpu"], {
+    TREPO_ALLOW_SOFTWARE_ADAPTER: "1",
+    DENO_WEBGPU_BACKEND: "metal",
+  });
+  if (Deno.build.os === "darwin") return;
+  assertStringIncludes(text, "requestAdapter() found no adapter at all");
+  assertStringIncludes(text, "libvulkan1");
+});
+
+Deno.test("webgpu on a software adapter needs TREPO_ALLOW_SOFTWARE_ADAPTER=1", async () => {
+  const text = await tryWebGpu(["--unstable-webgpu"], {});
+  if (text.startsWith("selected webgpu")) return; // a real GPU adapter: nothing to refuse
+  if (text.includes("found no adapter at all")) return; // no Mesa here (tools/ci_install.sh)
+  assertStringIncludes(text, "the only adapter is a software (fallback) adapter");
+  assertStringIncludes(text, "TREPO_ALLOW_SOFTWARE_ADAPTER=1");
+  const allowed = await tryWebGpu(["--unstable-webgpu"], { TREPO_ALLOW_SOFTWARE_ADAPTER: "1" });
+  assertStringIncludes(allowed, "selected webgpu");
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what a clean Debian machine lacks for trepo's report tooling: headless Chromium (figure
 # images, the JupyterLab browser check), Jupyter + nbclient (headless notebook runs), plotly for
-# Python (JupyterLab's renderer for plotly outputs). Idempotent: each step runs only when its
+# Python (JupyterLab's renderer for plotly outputs), Mesa's EGL/GL (the WebGPU software adapter). Idempotent: each step runs only when its
 # tool is missing, so a second run takes about a second.
 #
 #   bash tools/ci_install.sh            # everything
@@ -87,7 +87,24 @@ else
   log "python packages: installed"
 fi
 
-# 4. npm packages for Deno (plotly.js-dist-min, playwright-core, tfjs): prefetch so the Jupyter
+# 4. Mesa's EGL/GL drivers: Deno's WebGPU reaches the llvmpipe software adapter through them on
+#    a machine without a GPU (the webgpu smoke test, TREPO_ALLOW_SOFTWARE_ADAPTER=1). Chromium's
+#    dependencies usually bring them; install them when either is missing.
+mesa_missing=()
+for pkg in libegl-mesa0 libgl1-mesa-dri; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+    mesa_missing+=("$pkg")
+done
+if [ ${#mesa_missing[@]} -eq 0 ]; then
+  log "mesa (webgpu software adapter): present (libegl-mesa0, libgl1-mesa-dri)"
+elif [ "${TREPO_SKIP_APT:-0}" = 1 ] || ! command -v apt-get >/dev/null 2>&1; then
+  log "mesa (webgpu software adapter): missing ${mesa_missing[*]}, apt skipped (the webgpu smoke test will skip)"
+else
+  log "mesa (webgpu software adapter): installing ${mesa_missing[*]} with apt-get"
+  apt_install "${mesa_missing[@]}"
+fi
+
+# 5. npm packages for Deno (plotly.js-dist-min, playwright-core, tfjs): prefetch so the Jupyter
 #    kernel never fetches them itself.
 if command -v deno >/dev/null 2>&1; then
   (cd "$(dirname "$0")/.." && deno install >/dev/null 2>&1) && log "deno install: done" ||

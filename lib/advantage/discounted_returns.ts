@@ -10,6 +10,7 @@ import {
   checkNumber,
   checkRank,
   checkSameShape,
+  isDeviceBackend,
 } from "../validate.ts";
 
 /** Options of {@linkcode discountedReturns}. */
@@ -35,7 +36,9 @@ export interface DiscountedReturnsOptions {
  * Used by REINFORCE-style token-reward baselines and as the λ = 1 case of GAE (PPO).
  *
  * Computed on the host in float64 by one reverse scan per row (the result is a constant of the
- * loss; the inputs are read for validation anyway).
+ * loss; the inputs are read for validation anyway). On a GPU backend (webgpu, webgl) the same scan
+ * runs as tfjs ops in float32, and the value checks (finite rewards, 0/1 mask) are skipped: they
+ * would need a synchronous device read.
  *
  * Preconditions: `tokenRewards` and `mask` are float32 of the same shape `[B, T]`; rewards finite;
  * mask entries 0 or 1.
@@ -75,6 +78,7 @@ export function discountedReturns(
   checkSameShape(context, "tokenRewards", r, "mask", m);
   const { gamma = 1 } = options ?? {};
   checkNumber(context, "gamma", gamma, { min: 0, max: 1 });
+  if (isDeviceBackend()) return discountedReturnsOps(r, m, gamma);
   checkMask(context, "mask", m);
   const rewards = r.dataSync() as Float32Array;
   checkFiniteValues(context, "tokenRewards", rewards);
@@ -91,4 +95,21 @@ export function discountedReturns(
     }
   }
   return tf.tensor2d(out, [rows, columns]);
+}
+
+/** The reverse scan as tfjs ops (GPU backends, no synchronous read): T steps over `[B]` columns. */
+function discountedReturnsOps(r: tf.Tensor, m: tf.Tensor, gamma: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const columns = r.shape[1] as number;
+    const rewards = tf.unstack(r, 1);
+    const valid = tf.unstack(tf.cast(tf.equal(m, 1), "float32"), 1);
+    let g: tf.Tensor = tf.zerosLike(rewards[0]);
+    const out: tf.Tensor[] = new Array(columns);
+    for (let t = columns - 1; t >= 0; t--) {
+      const next = rewards[t].add(g.mul(gamma));
+      out[t] = next.mul(valid[t]);
+      g = out[t].add(g.mul(tf.sub(1, valid[t])));
+    }
+    return tf.stack(out, 1) as tf.Tensor2D;
+  });
 }

@@ -10,6 +10,7 @@ import {
   checkNumber,
   checkRank,
   checkSameShape,
+  isDeviceBackend,
 } from "../validate.ts";
 
 /** Inputs of {@linkcode generalizedAdvantages}, all float32 `[B, T]`. */
@@ -58,7 +59,9 @@ export interface GeneralizedAdvantages {
  * Used by PPO.
  *
  * Computed on the host in float64 by one reverse scan per row (advantages and returns are constants
- * of the loss; the inputs are read for validation anyway).
+ * of the loss; the inputs are read for validation anyway). On a GPU backend (webgpu, webgl) the
+ * same scan runs as tfjs ops in float32, one column at a time, and the value checks (finite
+ * inputs, 0/1 mask) are skipped: they would need a synchronous device read.
  *
  * Preconditions: the three tensors are float32 of the same shape `[B, T]`; rewards and values
  * finite; mask entries 0 or 1.
@@ -110,6 +113,7 @@ export function generalizedAdvantages(
   const { gamma = 1, lambda = 1 } = options ?? {};
   checkNumber(context, "gamma", gamma, { min: 0, max: 1 });
   checkNumber(context, "lambda", lambda, { min: 0, max: 1 });
+  if (isDeviceBackend()) return generalizedAdvantagesOps(r, v, m, gamma, lambda);
   checkMask(context, "mask", m);
   const rewardData = r.dataSync() as Float32Array;
   checkFiniteValues(context, "tokenRewards", rewardData);
@@ -137,4 +141,37 @@ export function generalizedAdvantages(
     advantages: tf.tensor2d(advantages, [rows, columns]),
     returns: tf.tensor2d(returns, [rows, columns]),
   };
+}
+
+/** The reverse scan as tfjs ops (GPU backends): T steps over `[B]` columns, same recursion. */
+function generalizedAdvantagesOps(
+  r: tf.Tensor,
+  v: tf.Tensor,
+  m: tf.Tensor,
+  gamma: number,
+  lambda: number,
+): GeneralizedAdvantages {
+  return tf.tidy(() => {
+    const columns = r.shape[1] as number;
+    const rewards = tf.unstack(r, 1);
+    const values = tf.unstack(v, 1);
+    const valid = tf.unstack(tf.cast(tf.equal(m, 1), "float32"), 1);
+    let nextValue: tf.Tensor = tf.zerosLike(rewards[0]);
+    let nextAdvantage: tf.Tensor = tf.zerosLike(rewards[0]);
+    const advantages: tf.Tensor[] = new Array(columns);
+    const returns: tf.Tensor[] = new Array(columns);
+    for (let t = columns - 1; t >= 0; t--) {
+      const delta = rewards[t].add(nextValue.mul(gamma)).sub(values[t]);
+      const advantage = delta.add(nextAdvantage.mul(gamma * lambda)).mul(valid[t]);
+      advantages[t] = advantage;
+      returns[t] = advantage.add(values[t]).mul(valid[t]);
+      const keep = tf.sub(1, valid[t]);
+      nextValue = values[t].mul(valid[t]).add(nextValue.mul(keep));
+      nextAdvantage = advantage.add(nextAdvantage.mul(keep));
+    }
+    return {
+      advantages: tf.stack(advantages, 1) as tf.Tensor2D,
+      returns: tf.stack(returns, 1) as tf.Tensor2D,
+    };
+  });
 }

@@ -4,7 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { checkFinite, checkMask, checkNumber, checkRank, checkSameShape } from "../validate.ts";
+import {
+  checkFinite,
+  checkMask,
+  checkNumber,
+  checkRank,
+  checkSameShape,
+  isDeviceBackend,
+} from "../validate.ts";
 
 /** Options of {@linkcode whiten}. */
 export interface WhitenOptions {
@@ -36,7 +43,8 @@ export interface WhitenOptions {
  * Used by PPO (advantage whitening) and optionally to rescale token rewards.
  *
  * Preconditions: `x` and `mask` are float32 of the same shape `[B, T]`; `x` finite; mask 0/1 with
- * more than `ddof` valid entries.
+ * more than `ddof` valid entries. On a GPU backend (webgpu, webgl) these value checks are skipped
+ * (they would need a synchronous device read); shapes are still checked.
  *
  * @param x Values to whiten, float32 `[B, T]`.
  * @param mask Valid-entry mask, float32 0/1 `[B, T]`.
@@ -99,16 +107,24 @@ export function whiten(
   }
   checkMask(context, "mask", m);
   checkFinite(context, "x", values);
-  let n = 0;
-  for (const v of m.dataSync()) n += v;
-  if (n <= ddof) {
-    throw new RangeError(
-      `${context}: mask must have at least ${ddof + 1} valid entries with ddof ${ddof}, got ${n}`,
-    );
+  // The valid count: read on the host backends (to check it); a tensor on a GPU backend, where a
+  // synchronous read is not possible, and the check is skipped.
+  const device = isDeviceBackend();
+  let count = 0;
+  if (!device) {
+    for (const v of m.dataSync()) count += v;
+    if (count <= ddof) {
+      throw new RangeError(
+        `${context}: mask must have at least ${
+          ddof + 1
+        } valid entries with ddof ${ddof}, got ${count}`,
+      );
+    }
   }
   return tf.tidy(() => {
+    const n: number | tf.Tensor = device ? tf.sum(m) : count;
     const mean = values.mul(m).sum().div(n);
-    const variance = values.sub(mean).square().mul(m).sum().div(n - ddof);
+    const variance = values.sub(mean).square().mul(m).sum().div(tf.sub(n, ddof));
     const whitened = values.sub(mean).mul(variance.add(epsilon).rsqrt());
     const result = shiftMean ? whitened : whitened.add(mean);
     return tf.where(m.equal(1), result, 0) as tf.Tensor2D;

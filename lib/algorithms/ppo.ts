@@ -17,7 +17,7 @@ import { whiten } from "../advantage/whiten.ts";
 import { valueLoss } from "../loss/value_loss.ts";
 import { aggregateLoss } from "../loss/aggregate.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
-import { explainedVariance } from "../metrics/explained_variance.ts";
+import { explainedVarianceAsync } from "../metrics/explained_variance.ts";
 import {
   type Algorithm,
   clippedPolicyLoss,
@@ -207,7 +207,7 @@ export async function ppoStep(
       mask: rollout.mask,
     }, config);
     owned.push(advantages, returns);
-    const explained = explainedVariance(oldValues, returns, rollout.mask);
+    const explained = await explainedVarianceAsync(oldValues, returns, rollout.mask);
     const advantageSeconds = secondsSince(start);
     // 4. Loss and update: clipped surrogate for the policy (the KL is in the rewards, so none in
     //    the loss), clipped value loss for the critic; epochs × minibatches each.

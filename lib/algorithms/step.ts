@@ -19,8 +19,8 @@ import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { klPenalty } from "../loss/kl_penalty.ts";
 import { policyGradientLoss } from "../loss/policy_gradient.ts";
 import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { clipFraction } from "../metrics/clip_fraction.ts";
-import { approxKl } from "../metrics/approx_kl.ts";
+import { clipFractionCounts } from "../metrics/clip_fraction.ts";
+import { approxKlSums } from "../metrics/approx_kl.ts";
 import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
 import { applyUpdate, minibatchPlan, selectRows, selectRowsOf } from "./update.ts";
 
@@ -460,15 +460,18 @@ export async function updatePolicy(
     const ref = inputs.refLogProbs === undefined
       ? undefined
       : selectRowsOf(inputs.refLogProbs, mbRows, width);
-    let clip = 0;
-    let drift = 0;
+    // clip and drift counts are kept out of the gradient's tidy and read in one await afterwards
+    // (no synchronous read: it would throw on webgpu).
+    let counts: tf.Tensor | undefined;
     try {
       const result = await applyUpdate(state.optimizers.policy, weights, () => {
         const logProbs = tokenLogProbs(policy, mb, { temperature: config.temperature });
         const x = { logProbs, oldLogProbs: mb.logProbs, advantages, mask: mb.mask };
         if (reused) {
-          clip = clipFraction(x, { epsilon: config.clipEpsilon });
-          drift = approxKl(logProbs, mb.logProbs, mb.mask);
+          counts = tf.keep(tf.concat([
+            clipFractionCounts(x, { epsilon: config.clipEpsilon }),
+            approxKlSums(logProbs, mb.logProbs, mb.mask),
+          ]));
         }
         return policyObjective(x, ref, {
           loss,
@@ -479,11 +482,14 @@ export async function updatePolicy(
       }, { maxGradNorm: config.maxGradNorm, what: "the policy", step: state.step });
       lossSum += result.loss;
       normSum += result.gradNorm;
-      clipSum += clip;
-      driftSum += drift;
+      if (counts !== undefined) {
+        const [clipped, valid, drift, tokens] = await counts.data();
+        clipSum += valid > 0 ? clipped / valid : 0;
+        driftSum += tokens > 0 ? drift / tokens : 0;
+      }
     } finally {
       disposeRollout(mb);
-      tf.dispose([advantages, ...(ref === undefined ? [] : [ref])]);
+      tf.dispose([advantages, ...(ref === undefined ? [] : [ref]), ...(counts ? [counts] : [])]);
     }
   }
   return {
@@ -499,22 +505,29 @@ export async function updatePolicy(
 }
 
 /** `clip_ratio/after_update` and `policy/approx_kl_after_update`: one forward pass, no gradient. */
-function afterUpdateMetrics(
+async function afterUpdateMetrics(
   state: StepState,
   rollout: Rollout,
   advantages: tf.Tensor2D,
-): StepMetrics {
-  const logProbs = tf.tidy(() =>
-    tokenLogProbs(state.policy, rollout, { temperature: state.config.temperature })
-  );
-  try {
+): Promise<StepMetrics> {
+  const counts = tf.tidy(() => {
+    const logProbs = tokenLogProbs(state.policy, rollout, {
+      temperature: state.config.temperature,
+    });
     const x = { logProbs, oldLogProbs: rollout.logProbs, advantages, mask: rollout.mask };
+    return tf.concat([
+      clipFractionCounts(x, { epsilon: state.config.clipEpsilon }),
+      approxKlSums(logProbs, rollout.logProbs, rollout.mask),
+    ]);
+  });
+  try {
+    const [clipped, valid, drift, tokens] = await counts.data();
     return {
-      "clip_ratio/after_update": clipFraction(x, { epsilon: state.config.clipEpsilon }),
-      "policy/approx_kl_after_update": approxKl(logProbs, rollout.logProbs, rollout.mask),
+      "clip_ratio/after_update": valid > 0 ? clipped / valid : 0,
+      "policy/approx_kl_after_update": tokens > 0 ? drift / tokens : 0,
     };
   } finally {
-    logProbs.dispose();
+    counts.dispose();
   }
 }
 

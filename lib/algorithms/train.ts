@@ -605,6 +605,8 @@ async function saveRunCheckpoint(
   step: number,
 ): Promise<void> {
   const { policy, value } = run.optimizers;
+  const policyAdam = await biasCorrection(policy);
+  const valueAdam = value === undefined ? undefined : await biasCorrection(value);
   await saveCheckpoint(`${outDir}/${CHECKPOINT}`, {
     policy: run.policy,
     valueModel: run.valueModel,
@@ -620,8 +622,8 @@ async function saveRunCheckpoint(
       evalLimit: run.schedule.evalLimit ?? null,
       checkpointEvery: run.schedule.checkpointEvery,
       adam: {
-        policy: biasCorrection(policy),
-        ...(value === undefined ? {} : { value: biasCorrection(value) }),
+        policy: policyAdam,
+        ...(valueAdam === undefined ? {} : { value: valueAdam }),
       },
     } satisfies SavedState,
     tokenizer: settings.task.tokenizer,
@@ -648,10 +650,11 @@ function adam(learningRate: number): tf.Optimizer {
 }
 
 /** Adam's running bias-correction powers β₁ᵗ⁺¹, β₂ᵗ⁺¹ (float32, as the optimizer holds them). */
-function biasCorrection(optimizer: tf.Optimizer): [number, number] {
+async function biasCorrection(optimizer: tf.Optimizer): Promise<[number, number]> {
   const internals = optimizer as unknown as Partial<AdamInternals>;
   if (internals.accBeta1 === undefined || internals.accBeta2 === undefined) return [1, 1];
-  return [internals.accBeta1.dataSync()[0], internals.accBeta2.dataSync()[0]];
+  const [beta1, beta2] = await Promise.all([internals.accBeta1.data(), internals.accBeta2.data()]);
+  return [beta1[0], beta2[0]];
 }
 
 /**

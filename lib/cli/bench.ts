@@ -338,7 +338,11 @@ async function main(): Promise<void> {
     Deno.args,
     {
       quick: { value: false, default: "off", help: "fewer repetitions" },
-      backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
+      backend: {
+        value: true,
+        default: "$TREPO_BACKEND, else wasm",
+        help: `one of ${BACKENDS.join(", ")}`,
+      },
       out: { value: true, default: "results/bench.json", help: "where the JSON goes" },
     },
     "Usage: deno task bench [options]\n\nSampling and training-step speed of the reference model.",

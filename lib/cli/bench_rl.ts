@@ -185,13 +185,19 @@ export async function benchRl(
 
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args, {
-    backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
+    backend: {
+      value: true,
+      default: "$TREPO_BACKEND, else wasm",
+      help: `one of ${BACKENDS.join(", ")}`,
+    },
     out: { value: true, default: "results/bench_rl.json", help: "where the JSON goes" },
     steps: { value: true, default: "20", help: "timed steps per row (the median is reported)" },
     warmup: { value: true, default: "2", help: "untimed steps first" },
   }, "Usage: deno task bench:rl [options]\n\nMilliseconds per RL step of GRPO, RLOO and TRePO.");
   if (flags === undefined) return;
-  const backend = await initBackend({ backend: (flags.backend ?? "wasm") as BackendName });
+  const backend = await initBackend(
+    flags.backend === undefined ? {} : { backend: flags.backend as BackendName },
+  );
   const out = flags.out ?? "results/bench_rl.json";
   const steps = Number(flags.steps ?? "20");
   const warmup = Number(flags.warmup ?? "2");

@@ -33,7 +33,7 @@ interface Options {
   fromCheckpoint: string | undefined;
   fromHub: string | undefined;
   pushToHub: string | undefined;
-  backend: BackendName;
+  backend: BackendName | undefined;
   evalEvery: number;
   evalLimit: number | undefined;
   checkpointEvery: number;
@@ -67,7 +67,13 @@ const FLAGS: readonly [string, string, string][] = [
   ["--from-checkpoint DIR", "none", "start from this checkpoint instead of a warm start"],
   ["--from-hub ORG/NAME[@REV]", "none", "start from a checkpoint on the Hugging Face Hub"],
   ["--push-to-hub ORG/NAME", "none", "upload the final checkpoint (needs HF_TOKEN)"],
-  ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
+  [
+    "--backend NAME",
+    "$TREPO_BACKEND, else wasm",
+    `one of ${
+      BACKENDS.join(", ")
+    } (webgpu on a software adapter also needs TREPO_ALLOW_SOFTWARE_ADAPTER=1)`,
+  ],
   ["--eval-every N", "20", "greedy eval accuracy every N steps (0: never)"],
   ["--eval-limit N", "all", "eval on at most N examples"],
   ["--checkpoint-every N", "50", "checkpoint every N steps (and after the last)"],
@@ -147,7 +153,7 @@ export function parseTrainArgs(args: readonly string[]): Options {
     fromCheckpoint: undefined,
     fromHub: undefined,
     pushToHub: undefined,
-    backend: "wasm",
+    backend: undefined,
     evalEvery: 20,
     evalLimit: undefined,
     checkpointEvery: 50,
@@ -337,7 +343,7 @@ export async function main(args: readonly string[]): Promise<void> {
       "Cannot parse the command line: give at most one of --resume, --from-checkpoint, --from-hub",
     );
   }
-  const backend = await initBackend({ backend: o.backend });
+  const backend = await initBackend(o.backend === undefined ? {} : { backend: o.backend });
   const log = (line: string) => {
     if (!o.quiet) console.log(line);
   };

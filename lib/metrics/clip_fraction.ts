@@ -4,7 +4,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { checkFinite, checkMask, checkNumber, checkRank, checkSameShape } from "../validate.ts";
+import {
+  checkFinite,
+  checkMask,
+  checkNumber,
+  checkRank,
+  checkSameShape,
+  isDeviceBackend,
+} from "../validate.ts";
 
 const CONTEXT = "Cannot compute the clip fraction";
 
@@ -37,6 +44,9 @@ export interface ClipFractionOptions {
  * exactly when the surrogate's gradient for it is zero (strictly larger: a tie is not clipped).
  * Logged as `clip_ratio`. Returns 0 when no token is valid.
  *
+ * Reads its result synchronously, so it throws on a GPU backend (webgpu, webgl); there, use
+ * {@linkcode clipFractionCounts} and `await counts.data()` (as the training step does).
+ *
  * @see https://arxiv.org/abs/2506.02553
  *
  * Used by: PPO, GRPO, ReMax, RLOO and TRePO (a diagnostic of how off-policy the epochs are).
@@ -51,6 +61,7 @@ export interface ClipFractionOptions {
  *   option is not a finite number.
  * @throws {RangeError} For non-finite old log-probs or advantages, a mask entry other than 0/1,
  *   or an option out of range.
+ * @throws {Error} On a GPU backend (see above).
  *
  * @example One of two valid tokens is clipped
  * ```ts
@@ -80,6 +91,50 @@ export function clipFraction(
   inputs: ClipFractionInputs,
   options: ClipFractionOptions = {},
 ): number {
+  if (isDeviceBackend()) {
+    throw new Error(
+      `${CONTEXT}: clipFraction reads synchronously, which the ${tf.getBackend()} backend cannot do; use clipFractionCounts and await its data()`,
+    );
+  }
+  const counts = clipFractionCounts(inputs, options);
+  const [clippedCount, validCount] = counts.dataSync();
+  counts.dispose();
+  return validCount > 0 ? clippedCount / validCount : 0;
+}
+
+/**
+ * {@linkcode clipFraction} as a tensor, for reading asynchronously (on every backend):
+ * `[Σ_t m_t · clipped_t, Σ_t m_t]`. The fraction is the first entry divided by the second (0 when
+ * the second is 0). Same checks as {@linkcode clipFraction}; on a GPU backend the value checks
+ * (finite inputs, 0/1 mask) are skipped.
+ *
+ * @param inputs Log-probs, old log-probs, advantages and mask, each `[B, T]`.
+ * @param options The clip ranges.
+ * @returns float32 `[2]`: clipped count, valid count.
+ * @throws {TypeError} As {@linkcode clipFraction}.
+ * @throws {RangeError} As {@linkcode clipFraction}.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { clipFractionCounts } from "./clip_fraction.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const logProbs = tf.tensor2d([[Math.log(1.5), Math.log(1.1), Math.log(2)]]);
+ * const zeros = tf.zeros([1, 3]) as tf.Tensor2D;
+ * const advantages = tf.ones([1, 3]) as tf.Tensor2D;
+ * const mask = tf.tensor2d([[1, 1, 0]]);
+ * const counts = clipFractionCounts({ logProbs, oldLogProbs: zeros, advantages, mask });
+ * assertEquals(Array.from(await counts.data()), [1, 2]);
+ * tf.dispose([logProbs, zeros, advantages, mask, counts]);
+ * ```
+ */
+export function clipFractionCounts(
+  inputs: ClipFractionInputs,
+  options: ClipFractionOptions = {},
+): tf.Tensor1D {
   const { logProbs, oldLogProbs, advantages, mask } = inputs ?? ({} as ClipFractionInputs);
   checkRank(CONTEXT, "logProbs", logProbs, 2, "[B, T]", "float32");
   checkRank(CONTEXT, "oldLogProbs", oldLogProbs, 2, "[B, T]", "float32");
@@ -100,15 +155,12 @@ export function clipFraction(
   checkFinite(CONTEXT, "oldLogProbs", oldLogProbs);
   checkFinite(CONTEXT, "advantages", advantages);
   checkMask(CONTEXT, "mask", mask);
-  const counts = tf.tidy(() => {
+  return tf.tidy(() => {
     const ratio = tf.exp(tf.sub(logProbs, oldLogProbs));
     const negAdvantages = tf.neg(advantages);
     const unclipped = tf.mul(negAdvantages, ratio);
     const clipped = tf.mul(negAdvantages, tf.clipByValue(ratio, 1 - epsilon, 1 + epsilonHigh));
     const active = tf.logicalAnd(tf.greater(clipped, unclipped), tf.greater(mask, 0));
-    return tf.stack([tf.sum(tf.cast(active, "float32")), tf.sum(mask)]);
+    return tf.stack([tf.sum(tf.cast(active, "float32")), tf.sum(mask)]) as tf.Tensor1D;
   });
-  const [clippedCount, validCount] = counts.dataSync();
-  counts.dispose();
-  return validCount > 0 ? clippedCount / validCount : 0;
 }

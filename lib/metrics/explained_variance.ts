@@ -4,7 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { checkFinite, checkMask, checkRank, checkSameShape } from "../validate.ts";
+import { checkFinite, checkMask, checkRank, checkSameShape, isDeviceBackend } from "../validate.ts";
 
 const CONTEXT = "Cannot compute the explained variance";
 
@@ -22,6 +22,9 @@ const CONTEXT = "Cannot compute the explained variance";
  *
  * Used by: PPO (logged as a diagnostic of the critic).
  *
+ * Reads its result synchronously, so it throws on a GPU backend (webgpu, webgl); there, use
+ * {@linkcode explainedVarianceAsync} (as PPO does).
+ *
  * Preconditions: all tensors float32 with the same shape `[B, T]`; `returns` finite; `mask`
  * exactly 0/1.
  *
@@ -31,6 +34,7 @@ const CONTEXT = "Cannot compute the explained variance";
  * @returns A number ≤ 1, or `NaN` when undefined.
  * @throws {TypeError} When an input is not a float32 `[B, T]` tensor or the shapes differ.
  * @throws {RangeError} For a non-finite return or a mask entry other than 0/1.
+ * @throws {Error} On a GPU backend (see above).
  *
  * @example
  * ```ts
@@ -53,6 +57,69 @@ export function explainedVariance(
   returns: tf.Tensor2D,
   mask: tf.Tensor2D,
 ): number {
+  if (isDeviceBackend()) {
+    throw new Error(
+      `${CONTEXT}: explainedVariance reads synchronously, which the ${tf.getBackend()} backend cannot do; use explainedVarianceAsync`,
+    );
+  }
+  const stats = explainedVarianceStats(values, returns, mask);
+  const result = fromStats(stats.dataSync());
+  stats.dispose();
+  return result;
+}
+
+/**
+ * {@linkcode explainedVariance} read asynchronously (`await t.data()`), so it works on every
+ * backend, GPU ones included. Same checks, except that on a GPU backend the value checks (finite
+ * returns, 0/1 mask) are skipped.
+ *
+ * @param values Critic predictions V, float32 `[B, T]`.
+ * @param returns Targets R, float32 `[B, T]`.
+ * @param mask Valid-token mask, float32 0/1 `[B, T]`.
+ * @returns A number ≤ 1, or `NaN` when undefined.
+ * @throws {TypeError} When an input is not a float32 `[B, T]` tensor or the shapes differ.
+ * @throws {RangeError} For a non-finite return or a mask entry other than 0/1 (host backends).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { explainedVarianceAsync } from "./explained_variance.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const returns = tf.tensor2d([[1, 3, 7]]);
+ * const values = tf.tensor2d([[2, 2, 7]]);
+ * const mask = tf.tensor2d([[1, 1, 0]]);
+ * assertAlmostEquals(await explainedVarianceAsync(values, returns, mask), 0, 1e-6);
+ * tf.dispose([returns, values, mask]);
+ * ```
+ */
+export async function explainedVarianceAsync(
+  values: tf.Tensor2D,
+  returns: tf.Tensor2D,
+  mask: tf.Tensor2D,
+): Promise<number> {
+  const stats = explainedVarianceStats(values, returns, mask);
+  try {
+    return fromStats(await stats.data());
+  } finally {
+    stats.dispose();
+  }
+}
+
+function fromStats(stats: ArrayLike<number>): number {
+  const [count, range, returnVariance, residualVariance] = Array.from(stats);
+  if (count === 0 || range === 0) return NaN;
+  return 1 - residualVariance / returnVariance;
+}
+
+/** `[count, range of R, Var R, Var (R − V)]` over the valid tokens, after the input checks. */
+function explainedVarianceStats(
+  values: tf.Tensor2D,
+  returns: tf.Tensor2D,
+  mask: tf.Tensor2D,
+): tf.Tensor1D {
   checkRank(CONTEXT, "values", values, 2, "[B, T]", "float32");
   checkRank(CONTEXT, "returns", returns, 2, "[B, T]", "float32");
   checkRank(CONTEXT, "mask", mask, 2, "[B, T]", "float32");
@@ -60,7 +127,7 @@ export function explainedVariance(
   checkSameShape(CONTEXT, "values", values, "mask", mask);
   checkFinite(CONTEXT, "returns", returns);
   checkMask(CONTEXT, "mask", mask);
-  const stats = tf.tidy(() => {
+  return tf.tidy(() => {
     const valid = tf.greater(mask, 0);
     const count = tf.sum(mask);
     const denominator = tf.maximum(count, 1);
@@ -78,10 +145,6 @@ export function explainedVariance(
       tf.sub(highest, lowest),
       maskedVariance(returns),
       maskedVariance(tf.sub(returns, values)),
-    ]);
+    ]) as tf.Tensor1D;
   });
-  const [count, range, returnVariance, residualVariance] = stats.dataSync();
-  stats.dispose();
-  if (count === 0 || range === 0) return NaN;
-  return 1 - residualVariance / returnVariance;
 }

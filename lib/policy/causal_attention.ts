@@ -58,10 +58,14 @@ export function setTypedKernels(mode: TypedKernelMode): TypedKernelMode {
   return previous;
 }
 
-/** Whether the typed-array kernels run now (see {@linkcode setTypedKernels}). */
+/**
+ * Whether the typed-array kernels run now (see {@linkcode setTypedKernels}). Never on a GPU
+ * backend (webgpu, webgl), whatever the mode: they read their inputs synchronously.
+ */
 export function useTypedKernels(): boolean {
-  if (typedKernelMode !== "auto") return typedKernelMode === "on";
   const name = tf.getBackend();
+  if (name === "webgpu" || name === "webgl") return false;
+  if (typedKernelMode !== "auto") return typedKernelMode === "on";
   return name === "wasm" || name === "cpu";
 }
 

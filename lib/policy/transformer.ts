@@ -5,7 +5,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Random } from "../random.ts";
-import { checkInteger, checkNumber, checkRank, describe, formatShape } from "../validate.ts";
+import {
+  checkInteger,
+  checkNumber,
+  checkRank,
+  describe,
+  formatShape,
+  isDeviceBackend,
+} from "../validate.ts";
 import { trunk, vocabularyLogits } from "./layers.ts";
 
 /** The shape of a transformer (policy or value model) and the seed of its initial weights. */
@@ -197,7 +204,9 @@ export function countParameters(weights: ReadonlyMap<string, tf.Variable>): numb
 
 /**
  * Check a token batch for a model: int32 `[B, L]`, `1 ≤ L ≤ maxLength`, ids in `[0, V)`.
- * Reads the ids synchronously (small int32 tensors).
+ * Reads the ids synchronously (small int32 tensors) on the host backends; on a GPU backend
+ * ({@linkcode isDeviceBackend}) the id range is not checked (shape and dtype still are): callers
+ * build token batches on the host, where `decode` and the tasks check them.
  */
 export function checkTokens(context: string, tokens: tf.Tensor2D, config: PolicyConfig): void {
   checkRank(context, "tokens", tokens, 2, "[B, L]", "int32");
@@ -212,6 +221,7 @@ export function checkTokens(context: string, tokens: tf.Tensor2D, config: Policy
       `${context}: tokens has length ${length}, more than maxLength ${config.maxLength}`,
     );
   }
+  if (isDeviceBackend()) return;
   const ids = tokens.dataSync();
   for (let i = 0; i < ids.length; i++) {
     if (ids[i] < 0 || ids[i] >= config.vocabSize) {

@@ -12,6 +12,7 @@ import {
   checkRank,
   checkSameShape,
   formatShape,
+  isDeviceBackend,
 } from "../validate.ts";
 
 /** Options of {@linkcode klShapedTokenRewards}. */
@@ -36,7 +37,9 @@ export interface KlShapedTokenRewardsOptions {
  * Used by PPO (input of `generalizedAdvantages`).
  *
  * Preconditions: `rewards` float32 `[B]`; `logProbs`, `refLogProbs` and `mask` float32 `[B, T]`
- * with the same `B`; all finite; mask 0/1; β ≥ 0.
+ * with the same `B`; all finite; mask 0/1; β ≥ 0. On a GPU backend (webgpu, webgl) the value
+ * checks (finite, 0/1) are skipped, and the last valid token is found with tfjs ops (no
+ * synchronous device read).
  *
  * @param rewards Response-level rewards `RM(W)`, float32 `[B]`.
  * @param logProbs Log-probs of the sampled tokens under the policy, float32 `[B, T]`.
@@ -93,6 +96,16 @@ export function klShapedTokenRewards(
     );
   }
   const beta = checkNumber(context, "beta", options?.beta, { min: 0 });
+  if (isDeviceBackend()) {
+    return tf.tidy(() => {
+      const valid = tf.cast(tf.equal(m, 1), "float32");
+      // The last valid token is the valid one with no valid token after it.
+      const fromHere = tf.cumsum(valid, 1, false, true);
+      const last = tf.mul(valid, tf.cast(tf.equal(fromHere, 1), "float32"));
+      const shaped = tf.mul(last, tf.expandDims(r, 1)).sub(lp.sub(ref).mul(beta));
+      return tf.where(m.equal(1), shaped, 0) as tf.Tensor2D;
+    });
+  }
   checkMask(context, "mask", m);
   const rewardData = r.dataSync() as Float32Array;
   checkFiniteValues(context, "rewards", rewardData);
