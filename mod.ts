@@ -236,6 +236,12 @@ export {
   type TokenRewardChainTask,
   tokenRewards,
 } from "./lib/tasks/token_reward_chain.ts";
+export {
+  createVigenereCipher,
+  vigenereCipher,
+  type VigenereCipherOptions,
+  type VigenereCipherTask,
+} from "./lib/tasks/vigenere_cipher.ts";
 export { TASK_NAMES, taskByName } from "./lib/tasks/task_by_name.ts";
 export {
   charTokenizer,

@@ -3,8 +3,8 @@
  * RLOO, TRePO and REINFORCE from the same supervised warm start, on the same prompts at every
  * step, for the same number of policy updates, over several seeds; then the same on a hard
  * variant where success is rare at the start; then a credit variant, on long responses whose
- * reward is a sum of hidden per-token rewards (`tokenRewardChain`), compared at equal updates and
- * at equal generated tokens. Writes `summary.json`, `summary.md`, `report.html`
+ * reward is a sum of independent hidden per-token rewards (`vigenereCipher`: one point per right
+ * letter), compared at equal updates and at equal generated tokens. Writes `summary.json`, `summary.md`, `report.html`
  * and `curves.png` (needs Chromium; skipped with a warning without it) to `results/compare/`
  * (or `--out DIR`); the warm starts and the per-run records go to `DIR/tmp/` (git-ignored).
  *
@@ -29,11 +29,11 @@
  * Options: `--quick` (1 seed, a few updates, small warm starts: about a minute), `--seeds N`,
  * `--steps N`, `--algorithms a,b,…`, `--prompts-per-step N`, `--group-size N`, `--eval-every N`,
  * `--eval-limit N`, `--sft-steps N`, `--sft-batch-size N`, `--sft-learning-rate X`,
- * `--hard-sft-steps N`, `--hard-sft-batch-size N`, `--threshold-gain X`, `--no-hard`,
+ * `--hard-sft-steps N`, `--hard-sft-batch-size N`, `--threshold-gain X`, `--no-main`, `--no-hard`,
  * `--no-credit`, `--credit-seeds N`, `--credit-steps N`, `--credit-eval-every N`,
- * `--credit-learning-rate X|default`, `--credit-sft-steps N`, `--credit-eval-samples N`,
- * `--credit-alphabet S`, `--credit-prompt-length N`, `--credit-max-tokens N`,
- * `--credit-task-seed N`, `--task NAME`, `--backend NAME`, `--out DIR`, `--help`.
+ * `--credit-learning-rate X|default`, `--credit-sft-steps N`, `--credit-sft-target X|none`,
+ * `--credit-eval-samples N`, `--credit-alphabet S`, `--credit-length N`, `--credit-task-seed N`,
+ * `--task NAME`, `--backend NAME`, `--out DIR`, `--help`.
  *
  * @module
  */
@@ -45,10 +45,10 @@ import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
 import { TASK_NAMES, taskByName } from "../tasks/task_by_name.ts";
 import type { Task } from "../tasks/task.ts";
-import {
-  createTokenRewardChain,
-  type TokenRewardChainOptions,
-} from "../tasks/token_reward_chain.ts";
+import { createVigenereCipher, type VigenereCipherOptions } from "../tasks/vigenere_cipher.ts";
+import * as tf from "@tensorflow/tfjs";
+import { Random } from "../random.ts";
+import { evaluateAccuracy } from "../algorithms/evaluate.ts";
 import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
 import { resolveConfig } from "../algorithms/step.ts";
 import { ALGORITHM_NAMES, algorithmByName } from "../algorithms/train.ts";
@@ -101,6 +101,7 @@ interface CompareArgs {
   hardSftSteps: number;
   hardSftBatchSize: number;
   thresholdGain: number;
+  main: boolean;
   hard: boolean;
   credit: boolean;
   creditSeeds: number;
@@ -108,11 +109,13 @@ interface CompareArgs {
   creditEvalEvery: number;
   /** One learning rate for every algorithm of the credit variant; `null`: each one's default. */
   creditLearningRate: number | null;
+  /** Most SFT steps of the credit variant's warm start. */
   creditSftSteps: number;
+  /** Stop that warm start at this greedy reward on held-out training pairs (`null`: all steps). */
+  creditSftTarget: number | null;
   creditEvalSamples: number;
   creditAlphabet: string;
-  creditPromptLength: number;
-  creditMaxTokens: number;
+  creditLength: number;
   creditTaskSeed: number;
   backend: BackendName;
   worker: string | undefined;
@@ -133,10 +136,11 @@ const DEFAULTS = {
     hardSftSteps: 100,
     hardSftBatchSize: 32,
     creditSeeds: 3,
-    creditSteps: 40,
+    creditSteps: 25,
     creditEvalEvery: 5,
-    creditSftSteps: 100,
-    creditEvalSamples: 8,
+    creditSftSteps: 600,
+    creditSftTarget: 0.4,
+    creditEvalSamples: 4,
   },
   quick: {
     seeds: 1,
@@ -151,9 +155,10 @@ const DEFAULTS = {
     hardSftSteps: 40,
     hardSftBatchSize: 32,
     creditSeeds: 1,
-    creditSteps: 4,
+    creditSteps: 2,
     creditEvalEvery: 2,
-    creditSftSteps: 40,
+    creditSftSteps: 20,
+    creditSftTarget: null,
     creditEvalSamples: 2,
   },
 } as const;
@@ -178,26 +183,31 @@ const FLAGS: readonly [string, string, string][] = [
   ["--hard-sft-steps N", "100 (quick 40)", "SFT steps of the hard variant's weak warm start"],
   ["--hard-sft-batch-size N", "32", "SFT batch size of the hard variant's warm start"],
   ["--threshold-gain X", "0.05", "steps to threshold: updates to reach initial accuracy + X"],
+  ["--no-main", "off", "skip the main variant (for example to run the credit variant alone)"],
   ["--no-hard", "off", "skip the hard variant"],
   ["--no-credit", "off", "skip the credit variant (long responses, per-token rewards)"],
   ["--credit-seeds N", "3 (quick 1)", "credit variant: seeds 0..N−1"],
-  ["--credit-steps N", "40 (quick 4)", "credit variant: policy updates per run"],
+  ["--credit-steps N", "25 (quick 2)", "credit variant: policy updates per run"],
   ["--credit-eval-every N", "5 (quick 2)", "credit variant: evaluate every N updates"],
   [
     "--credit-learning-rate X",
     "3e-4",
     'credit variant: one learning rate for every algorithm ("default": each algorithm\'s own)',
   ],
-  ["--credit-sft-steps N", "100 (quick 40)", "credit variant: SFT steps to well-formed output"],
+  ["--credit-sft-steps N", "600 (quick 20)", "credit variant: most warm-start SFT steps"],
+  [
+    "--credit-sft-target X",
+    "0.4 (quick none)",
+    "credit variant: stop the warm start at this greedy reward (per-letter accuracy) on held-out training pairs (none: all steps)",
+  ],
   [
     "--credit-eval-samples N",
-    "8 (quick 2)",
+    "4 (quick 2)",
     "credit variant: sampled responses per eval prompt for the expected reward",
   ],
-  ["--credit-alphabet S", "ab", "credit variant: tokenRewardChain's response letters"],
-  ["--credit-prompt-length N", "5", "credit variant: prompt letters (|alphabet|^N prompts)"],
-  ["--credit-max-tokens N", "16", "credit variant: response length cap, EOS included"],
-  ["--credit-task-seed N", "1", "credit variant: seed of the hidden token rewards"],
+  ["--credit-alphabet S", "abcd", "credit variant: vigenereCipher's letters"],
+  ["--credit-length N", "16", "credit variant: letters per prompt and per target"],
+  ["--credit-task-seed N", "1", "credit variant: seed of the hidden key and the eval prompts"],
   ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
   ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
   ["--out DIR", "results/compare", "where the results go"],
@@ -239,10 +249,10 @@ const VALUE_FLAGS: readonly string[] = [
   "credit-eval-every",
   "credit-learning-rate",
   "credit-sft-steps",
+  "credit-sft-target",
   "credit-eval-samples",
   "credit-alphabet",
-  "credit-prompt-length",
-  "credit-max-tokens",
+  "credit-length",
   "credit-task-seed",
   "backend",
   "worker",
@@ -264,7 +274,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     if (!arg.startsWith("--")) throw new RangeError(`${context}: unexpected argument "${arg}"`);
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    if (["quick", "no-hard", "no-credit", "help"].includes(flag)) {
+    if (["quick", "no-main", "no-hard", "no-credit", "help"].includes(flag)) {
       switches.add(flag);
       continue;
     }
@@ -343,6 +353,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     hardSftSteps: integer("hard-sft-steps", d.hardSftSteps, 0),
     hardSftBatchSize: integer("hard-sft-batch-size", d.hardSftBatchSize, 1),
     thresholdGain: number("threshold-gain", 0.05),
+    main: !switches.has("no-main"),
     hard: !switches.has("no-hard"),
     credit: !switches.has("no-credit"),
     creditSeeds: integer("credit-seeds", d.creditSeeds, 1),
@@ -352,27 +363,47 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
       ? null
       : number("credit-learning-rate", 3e-4),
     creditSftSteps: integer("credit-sft-steps", d.creditSftSteps, 0),
+    creditSftTarget: raw["credit-sft-target"] === undefined
+      ? d.creditSftTarget
+      : raw["credit-sft-target"] === "none"
+      ? null
+      : number("credit-sft-target", 0.4),
     creditEvalSamples: integer("credit-eval-samples", d.creditEvalSamples, 1),
-    creditAlphabet: raw["credit-alphabet"] ?? "ab",
-    creditPromptLength: integer("credit-prompt-length", 5, 1),
-    creditMaxTokens: integer("credit-max-tokens", 16, 1),
+    creditAlphabet: raw["credit-alphabet"] ?? "abcd",
+    creditLength: integer("credit-length", 16, 1),
     creditTaskSeed: integer("credit-task-seed", 1, 0),
     backend,
     worker: raw.worker,
   };
-  if (args.credit) createTokenRewardChain(creditChain(args)); // throws on a bad alphabet or size
+  if (args.creditSftTarget !== null && (args.creditSftTarget <= 0 || args.creditSftTarget > 1)) {
+    throw new RangeError(
+      `${context}: --credit-sft-target must be in (0, 1] or "none", got "${
+        raw["credit-sft-target"]
+      }"`,
+    );
+  }
+  if (!args.main && !args.hard && !args.credit) {
+    throw new RangeError(`${context}: --no-main, --no-hard and --no-credit leave nothing to run`);
+  }
+  if (args.credit) createVigenereCipher(creditCipher(args)); // throws on a bad alphabet or size
   return args;
 }
 
 /** The credit variant's task options, from the command line. */
-function creditChain(args: CompareArgs): TokenRewardChainOptions {
+function creditCipher(args: CompareArgs): VigenereCipherOptions {
   return {
     alphabet: args.creditAlphabet,
-    promptLength: args.creditPromptLength,
-    maxResponseTokens: args.creditMaxTokens,
+    length: args.creditLength,
     seed: args.creditTaskSeed,
+    evalSize: Math.min(
+      CREDIT_EVAL_PROMPTS,
+      Math.floor(args.creditAlphabet.length ** args.creditLength / 2),
+    ),
   };
 }
+
+/** Held-out evaluation prompts of the credit variant (fewer than the task's 200: evaluation time). */
+const CREDIT_EVAL_PROMPTS = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Worker: one (algorithm, seed) run in its own process.
@@ -381,8 +412,8 @@ function creditChain(args: CompareArgs): TokenRewardChainOptions {
 interface Job {
   algorithm: string;
   task: string;
-  /** Build the task with `createTokenRewardChain(chain)` instead of by name. */
-  chain?: TokenRewardChainOptions;
+  /** Build the task with `createVigenereCipher(cipher)` instead of by name. */
+  cipher?: VigenereCipherOptions;
   /** Also estimate the sampled reward at every evaluation. */
   sampledEval?: { samples: number; seed: number };
   seed: number;
@@ -403,7 +434,7 @@ async function worker(jobPath: string): Promise<void> {
   const started = performance.now();
   const run = await runComparison({
     algorithm: job.algorithm,
-    task: job.chain === undefined ? taskByName(job.task) : createTokenRewardChain(job.chain),
+    task: job.cipher === undefined ? taskByName(job.task) : createVigenereCipher(job.cipher),
     policy: loaded.policy,
     steps: job.steps,
     seed: job.seed,
@@ -427,11 +458,16 @@ interface Variant {
   name: "main" | "hard" | "credit";
   task: Task;
   /** The credit variant's task options (its worker builds the task from them). */
-  chain?: TokenRewardChainOptions;
+  cipher?: VigenereCipherOptions;
   sftSteps: number;
   sftBatchSize: number;
-  /** Stop the warm start at this held-out training accuracy (`null`: run every step). */
+  /**
+   * Stop the warm start at this held-out training accuracy — or, when `sftTargetIsReward`, at this
+   * greedy mean reward — (`null`: run every step).
+   */
   sftTarget: number | null;
+  /** Whether `sftTarget` is a greedy mean reward rather than an exact-match accuracy. */
+  sftTargetIsReward?: boolean;
   seeds: number[];
   steps: number;
   evalEvery: number;
@@ -450,7 +486,14 @@ interface WarmStart {
   seconds: number;
   steps: number;
   heldOutAccuracy: number | null;
+  /** Greedy mean reward on held-out training pairs at the last check (reward targets only). */
+  heldOutReward?: number | null;
 }
+
+/** SFT steps between two checks of a reward-target warm start. */
+const REWARD_CHECK_EVERY = 10;
+/** Held-out training pairs of a reward-target warm start's checks. */
+const REWARD_CHECK_EXAMPLES = 100;
 
 async function warmStart(
   args: CompareArgs,
@@ -461,6 +504,18 @@ async function warmStart(
   const task = variant.task;
   const policy = createPolicy(defaultPolicyConfig(task, { seed }));
   try {
+    if (variant.sftTargetIsReward === true && variant.sftTarget !== null) {
+      const sft = await supervisedFineTuneToReward(policy, task, {
+        steps: variant.sftSteps,
+        batchSize: variant.sftBatchSize,
+        learningRate: args.sftLearningRate,
+        target: variant.sftTarget,
+        seed,
+      });
+      const checkpoint = `${dir}/${variant.name}-s${seed}`;
+      await saveCheckpoint(checkpoint, { policy, tokenizer: task.tokenizer });
+      return { seed, checkpoint, ...sft, heldOutAccuracy: null };
+    }
     const sft = await supervisedFineTune(policy, task, {
       steps: variant.sftSteps,
       batchSize: variant.sftBatchSize,
@@ -481,6 +536,48 @@ async function warmStart(
   } finally {
     policy.dispose();
   }
+}
+
+/**
+ * Supervised fine-tuning that stops at a greedy mean reward: `supervisedFineTune` in chunks of
+ * {@linkcode REWARD_CHECK_EVERY} steps with one Adam optimizer throughout, checking after each
+ * chunk the greedy mean reward on held-out training pairs (drawn once from their own stream, never
+ * from the eval set). For tasks with partial credit, where exact-match accuracy stays near 0
+ * until the policy is nearly perfect.
+ */
+async function supervisedFineTuneToReward(
+  policy: ReturnType<typeof createPolicy>,
+  task: Task,
+  options: { steps: number; batchSize: number; learningRate: number; target: number; seed: number },
+): Promise<Pick<WarmStart, "finalLoss" | "seconds" | "steps" | "heldOutReward">> {
+  const heldOut: Task = {
+    ...task,
+    evalSet: task.sftExamples(new Random(options.seed).split(), REWARD_CHECK_EXAMPLES),
+  };
+  const optimizer = tf.train.adam(options.learningRate);
+  const started = performance.now();
+  let steps = 0;
+  let finalLoss: number | null = null;
+  let heldOutReward = (await evaluateAccuracy(policy, heldOut)).meanReward;
+  try {
+    while (heldOutReward < options.target && steps < options.steps) {
+      const chunk = Math.min(REWARD_CHECK_EVERY, options.steps - steps);
+      const sft = await supervisedFineTune(policy, task, {
+        steps: chunk,
+        batchSize: options.batchSize,
+        optimizer,
+        stopAtAccuracy: null,
+        // A fresh example stream per chunk, the same for the same seed.
+        seed: options.seed * 100_003 + steps + 1,
+      });
+      steps += sft.steps;
+      finalLoss = sft.losses.at(-1) ?? finalLoss;
+      heldOutReward = (await evaluateAccuracy(policy, heldOut)).meanReward;
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  return { finalLoss, seconds: (performance.now() - started) / 1000, steps, heldOutReward };
 }
 
 async function spawnRun(job: Job, jobPath: string): Promise<{ run: CompareRun; seconds: number }> {
@@ -582,37 +679,47 @@ sampling, which the generated-tokens column and the accuracy-vs-tokens curve sho
 `.trim();
 }
 
-function creditNotes(args: CompareArgs, variant: Variant, signal: StartSignal): string {
-  const chain = variant.chain!;
-  const alphabet = chain.alphabet!;
-  const prompts = alphabet.length ** chain.promptLength!;
+function creditNotes(
+  args: CompareArgs,
+  variant: Variant,
+  signal: StartSignal,
+  starts: readonly WarmStart[],
+): string {
+  const cipher = variant.cipher!;
+  const task = variant.task;
+  const length = cipher.length!;
   const lr = args.creditLearningRate === null
     ? "each algorithm's default learning rate"
-    : `learning rate ${args.creditLearningRate} for every algorithm (instead of each one's default; --credit-learning-rate)`;
+    : `learning rate ${args.creditLearningRate} for every algorithm (instead of each one's default, 3e-5, with which J moved about two thirds as much or less in a one-seed check; --credit-learning-rate default uses those)`;
   const fraction = (m: { mean: number; std: number } | null, digits = 3) =>
     m === null ? "not reported" : `${m.mean.toFixed(digits)} ± ${m.std.toFixed(digits)}`;
+  const warmText = starts.map((w) =>
+    `seed ${w.seed}: ${w.steps} steps, ${fixed(w.heldOutReward ?? null, 3)}`
+  ).join("; ");
+  const target = variant.sftTarget === null
+    ? `${variant.sftSteps} SFT steps of ${variant.sftBatchSize}`
+    : `SFT (batches of ${variant.sftBatchSize}, at most ${variant.sftSteps} steps) until the greedy reward on held-out training pairs reaches ${variant.sftTarget}, checked every ${REWARD_CHECK_EVERY} steps`;
   return `
-The credit variant: where per-token credit can matter. Task tokenRewardChain with alphabet
-"${alphabet}", prompts of ${chain.promptLength} letters (${prompts} prompts) and responses of up to
-${chain.maxResponseTokens} tokens (EOS included), hidden-reward seed ${chain.seed}. Every action
-(letter or EOS) after a prefix earns a fixed pseudo-random integer reward 0…9, and the response's
-reward is the sum of its tokens' rewards divided by the prompt's optimum, so it is continuous, in
-[0, 1], 1 only for an optimal response, and exactly the setting of the paper's Theorem 1 (a
-response-level reward that is a sum of unknown token rewards). Warm start: ${variant.sftSteps} SFT
-steps of ${variant.sftBatchSize} on random well-formed responses (1…${
-    chain.maxResponseTokens! - 1
-  } letters), i.e. towards valid output, not towards the optimum. ${variant.seeds.length} seed${
-    variant.seeds.length === 1 ? "" : "s"
-  },
-${variant.steps} updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses, ${lr}.
+The credit variant: where per-token credit can matter. Task vigenereCipher: a prompt is ${length}
+random letters of "${cipher.alphabet}" then ">"; a hidden key (seed ${cipher.seed}) shifts each
+position, so the target letter at position t is the prompt's letter t shifted by key t; the reward
+is one point per right letter, RM = (1/${length}) Σ_t 𝟙[letter t right] (missing letters score 0,
+letters after the ${length}th are ignored; responses of at most ${task.maxResponseTokens} tokens).
+So RM is a sum of independent hidden token rewards, each depending only on its own position and
+the prompt's letter there — the setting of the paper's Theorem 1, with no reward for length. A
+response-level advantage gives all ${length} letters the same credit, the right and the wrong ones;
+per-token advantages (TRePO's Monte-Carlo values, PPO's critic) can tell them apart.
 
-Metric: the expected reward (fraction of the optimum) on all ${prompts} prompts, estimated from
-${args.creditEvalSamples} sampled responses per prompt at temperature 1 with a fixed seed: the
-objective J itself. Greedy decoding measures something else (a warm start trained on random
-letters need not make its argmax depend on the prompt); its mean reward is in summary.json's
-per-run records as "eval/reward". The
-prompts are the training prompts: the rewards are a hash of the prefix, so there is nothing to
-generalise to, and the question is how fast each recipe optimises.
+Warm start: ${target} (per seed, steps and held-out greedy reward: ${warmText}); the
+SFT examples are training prompts with their right answers, so the warm start knows part of the
+key. ${variant.seeds.length} seed${variant.seeds.length === 1 ? "" : "s"}, ${variant.steps} updates
+of ${args.promptsPerStep} prompts × ${args.groupSize} responses, ${lr}.
+
+Metric: the expected reward J (the expected fraction of right letters) on the ${task.evalSet.length}
+held-out evaluation prompts (never trained on), estimated from ${args.creditEvalSamples} sampled
+responses per prompt at temperature 1 with a fixed seed: the objective every recipe maximises,
+smooth in the policy. The greedy reward (the fraction of right letters of the greedy response) is
+a second reading, reported below; it moves when a letter's most likely choice flips.
 
 Signal at the start (the first update's batch, sampled from the warm start, over
 ${signal.runs} runs): all-equal groups ${fraction(signal.allEqualGroupFraction)}, reward std within
@@ -668,19 +775,21 @@ async function main(): Promise<void> {
     config: shared,
     metric: COMPARE_METRICS.accuracy,
   };
-  const chain = creditChain(args);
+  const cipher = creditCipher(args);
   const creditConfig = {
     ...shared,
     ...(args.creditLearningRate === null ? {} : { learningRate: args.creditLearningRate }),
   };
   const variants: Variant[] = [
-    {
-      name: "main",
-      ...common,
-      sftSteps: args.sftSteps,
-      sftBatchSize: args.sftBatchSize,
-      sftTarget: args.sftTarget,
-    },
+    ...(args.main
+      ? [{
+        name: "main" as const,
+        ...common,
+        sftSteps: args.sftSteps,
+        sftBatchSize: args.sftBatchSize,
+        sftTarget: args.sftTarget,
+      }]
+      : []),
     ...(args.hard
       ? [{
         name: "hard" as const,
@@ -693,15 +802,17 @@ async function main(): Promise<void> {
     ...(args.credit
       ? [{
         name: "credit" as const,
-        task: createTokenRewardChain(chain),
-        chain,
+        task: createVigenereCipher(cipher),
+        cipher,
         sftSteps: args.creditSftSteps,
         sftBatchSize: args.sftBatchSize,
-        sftTarget: null,
+        sftTarget: args.creditSftTarget,
+        sftTargetIsReward: true,
         seeds: Array.from({ length: args.creditSeeds }, (_, i) => i),
         steps: args.creditSteps,
         evalEvery: args.creditEvalEvery,
-        evalLimit: undefined,
+        // --quick: a smoke test, evaluated on the first 25 held-out prompts only.
+        evalLimit: args.quick ? 25 : undefined,
         config: creditConfig,
         metric: COMPARE_METRICS.sampledReward,
         sampledEval: { samples: args.creditEvalSamples, seed: 1234 },
@@ -731,16 +842,18 @@ async function main(): Promise<void> {
       console.log(
         `[${variant.name} s${seed}] warm start: ${start.steps} SFT steps of ${variant.sftBatchSize}, loss ${
           fixed(start.finalLoss, 3)
-        }, held-out training accuracy ${fixed(start.heldOutAccuracy, 3)} (${
-          start.seconds.toFixed(1)
-        } s)`,
+        }, held-out training ${
+          start.heldOutReward === undefined
+            ? `accuracy ${fixed(start.heldOutAccuracy, 3)}`
+            : `greedy reward ${fixed(start.heldOutReward, 3)}`
+        } (${start.seconds.toFixed(1)} s)`,
       );
       for (const algorithm of args.algorithms) {
         const base = `${tmp}/runs/${variant.name}/${algorithm}-s${seed}`;
         const { run, seconds } = await spawnRun({
           algorithm,
           task: variant.task.name,
-          ...(variant.chain === undefined ? {} : { chain: variant.chain }),
+          ...(variant.cipher === undefined ? {} : { cipher: variant.cipher }),
           ...(variant.sampledEval === undefined ? {} : { sampledEval: variant.sampledEval }),
           seed,
           steps: variant.steps,
@@ -754,11 +867,15 @@ async function main(): Promise<void> {
         runs.push(run);
         done++;
         const values = run.records.map((r) => r[variant.metric]).filter((a) => a !== undefined);
+        const greedy = run.records.map((r) => r[COMPARE_METRICS.greedyReward])
+          .filter((a) => a !== undefined);
         const tokens = run.records.reduce((s, r) => s + (r["tokens/generated"] ?? 0), 0);
         const elapsed = (performance.now() - started) / 1000;
         console.log(
           `[${variant.name} s${seed}] ${algorithm.padEnd(9)} ${
-            variant.metric === COMPARE_METRICS.accuracy ? "acc" : "J/opt"
+            variant.metric === COMPARE_METRICS.accuracy
+              ? "acc"
+              : `greedy ${fixed(greedy[0], 3)} → ${fixed(greedy.at(-1), 3)}  sampled`
           } ${fixed(values[0], 3)} → ${fixed(values.at(-1), 3)}  ${tokens} tokens  ${
             seconds.toFixed(1)
           } s  ${Math.round(run.peakRssMb)} MiB  (${done}/${total}, ${
@@ -775,7 +892,7 @@ async function main(): Promise<void> {
   }
 
   // ---- summary.json
-  const main = sections.main!;
+  const main = sections.main;
   const hard = sections.hard;
   const creditVariant = variants.find((v) => v.name === "credit");
   const credit = sections.credit;
@@ -788,32 +905,53 @@ async function main(): Promise<void> {
   const equalTokens = credit === undefined
     ? undefined
     : compareAtEqualTokens(creditRuns, { metric: credit.metric, label: creditLabel });
+  // The greedy reward (per-letter accuracy of the greedy response) as a second reading.
+  const greedyLabel = metricLabel({ metric: COMPARE_METRICS.greedyReward });
+  const greedyOptions = { metric: COMPARE_METRICS.greedyReward, label: greedyLabel };
+  const greedyEqualUpdates = credit === undefined
+    ? undefined
+    : compareAtEqualUpdates(creditRuns, greedyOptions);
+  const greedyEqualTokens = credit === undefined
+    ? undefined
+    : compareAtEqualTokens(creditRuns, greedyOptions);
   const command = `deno run -A lib/cli/compare.ts ${Deno.args.join(" ")}`.trim();
-  const warmInfo = (variant: Variant) => ({
-    sftSteps: variant.sftSteps,
-    sftBatchSize: variant.sftBatchSize,
-    sftLearningRate: args.sftLearningRate,
-    sftTarget: variant.sftTarget,
-    perSeed: warm[variant.name]!.map(({ seed, finalLoss, seconds, steps, heldOutAccuracy }) => ({
-      seed,
-      steps,
-      heldOutAccuracy,
-      finalLoss,
-      seconds,
-    })),
-  });
+  const warmInfo = (name: Variant["name"]) => {
+    const variant = variants.find((v) => v.name === name)!;
+    return {
+      sftSteps: variant.sftSteps,
+      sftBatchSize: variant.sftBatchSize,
+      sftLearningRate: args.sftLearningRate,
+      sftTarget: variant.sftTarget,
+      ...(variant.sftTargetIsReward === true ? { sftTargetMeaning: "greedy mean reward" } : {}),
+      perSeed: warm[name]!.map((
+        { seed, finalLoss, seconds, steps, heldOutAccuracy, heldOutReward },
+      ) => ({
+        seed,
+        steps,
+        heldOutAccuracy,
+        ...(heldOutReward === undefined ? {} : { heldOutReward }),
+        finalLoss,
+        seconds,
+      })),
+    };
+  };
   const summary = {
-    ...main,
-    ...(hard === undefined ? {} : { hard: { ...hard, warmStart: warmInfo(variants[1]) } }),
+    ...(main ?? {}),
+    ...(hard === undefined ? {} : { hard: { ...hard, warmStart: warmInfo("hard") } }),
     ...(credit === undefined ? {} : {
       credit: {
         ...credit,
-        warmStart: warmInfo(creditVariant!),
+        warmStart: warmInfo("credit"),
         setup: {
-          task: { name: credit.task, ...creditVariant!.chain },
+          task: {
+            name: credit.task,
+            ...creditVariant!.cipher,
+            maxResponseTokens: creditVariant!.task.maxResponseTokens,
+            evalPrompts: creditVariant!.task.evalSet.length,
+          },
           metric: credit.metric,
           metricMeaning:
-            "mean reward of sampled responses (temperature 1, fixed seed) on every prompt: the expected fraction of the optimum",
+            "mean reward of sampled responses (temperature 1, fixed seed) on the held-out eval prompts: the expected fraction of right letters, J",
           evalSamplesPerPrompt: args.creditEvalSamples,
           evalEvery: creditVariant!.evalEvery,
           seedValues: creditVariant!.seeds,
@@ -827,9 +965,10 @@ async function main(): Promise<void> {
         startSignal: creditStart,
         equalUpdates,
         equalTokens,
+        greedy: { equalUpdates: greedyEqualUpdates, equalTokens: greedyEqualTokens },
       },
     }),
-    warmStart: warmInfo(variants[0]),
+    ...(main === undefined ? {} : { warmStart: warmInfo("main") }),
     setup: {
       algorithms: args.algorithms,
       promptsPerStep: args.promptsPerStep,
@@ -862,15 +1001,17 @@ async function main(): Promise<void> {
       new Date().toISOString().slice(0, 10)
     }).`,
     "",
-    `${args.task}, ${main.seeds} seed(s), ${main.steps} policy updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses; warm start ${args.sftSteps} SFT steps of ${args.sftBatchSize}. Same prompts at every update for every algorithm: **${
-      main.samePromptsPerStep ? "yes" : "NO"
-    }** (prompt digests compared seed by seed).`,
+    main === undefined
+      ? `Main variant skipped (--no-main).`
+      : `${args.task}, ${main.seeds} seed(s), ${main.steps} policy updates of ${args.promptsPerStep} prompts × ${args.groupSize} responses; warm start ${args.sftSteps} SFT steps of ${args.sftBatchSize}. Same prompts at every update for every algorithm: **${
+        main.samePromptsPerStep ? "yes" : "NO"
+      }** (prompt digests compared seed by seed).`,
     "",
   ];
   const creditMd = credit === undefined ? [] : [
     "## Credit variant: long responses, a sum of hidden per-token rewards",
     "",
-    creditNotes(args, creditVariant!, creditStart!),
+    creditNotes(args, creditVariant!, creditStart!, warm.credit!),
     "",
     `Same prompts at every update: **${
       credit.samePromptsPerStep ? "yes" : "NO"
@@ -890,13 +1031,21 @@ async function main(): Promise<void> {
     "",
     table(budgetRows(equalTokens!)).toMarkdown(),
     "",
+    `### The ${greedyLabel}, as a second reading`,
+    "",
+    greedyEqualUpdates!.verdict,
+    "",
+    greedyEqualTokens!.verdict,
+    "",
   ];
   const md = [
     ...header,
-    "## Main comparison",
-    "",
-    table(tableRows(main)).toMarkdown(),
-    "",
+    ...(main === undefined ? [] : [
+      "## Main comparison",
+      "",
+      table(tableRows(main)).toMarkdown(),
+      "",
+    ]),
     ...(hard === undefined ? [] : [
       "## Hard variant: rare success at the start",
       "",
@@ -919,11 +1068,24 @@ async function main(): Promise<void> {
   const written = ["summary.json", "summary.md"];
 
   // ---- curves.png and report.html
-  const figure = compareFigure(
-    main,
-    hard,
-    credit === undefined ? undefined : { section: credit, tokens: equalTokens!.amount },
-  );
+  const creditTokens = credit === undefined
+    ? undefined
+    : { section: credit, tokens: equalTokens!.amount };
+  const figure = main !== undefined ? compareFigure(main, hard, creditTokens) : gridFigure([
+    ...(hard === undefined ? [] : [signalPanels(hard, "hard", true)]),
+    ...(credit === undefined ? [] : [
+      accuracyPanels(
+        credit,
+        "credit",
+        hard === undefined,
+        ` (equal budget ${Math.round(equalTokens!.amount)})`,
+      ),
+    ]),
+  ], {
+    title: { text: "From one SFT warm start per seed (mean ± std over seeds; arXiv 2506.02553)" },
+    width: 1500,
+    height: 80 + 450 * ((hard === undefined ? 0 : 1) + (credit === undefined ? 0 : 1)),
+  });
   let image: Uint8Array | undefined;
   try {
     image = await figureToImage(figure);
@@ -938,7 +1100,7 @@ async function main(): Promise<void> {
       text: `${command}\n\n${header.slice(4).join("\n").replaceAll("**", "")}`,
     },
     { title: "Accuracy curves", figure, image },
-    { title: "Main comparison", table: tableRows(main) },
+    ...(main === undefined ? [] : [{ title: "Main comparison", table: tableRows(main) }]),
     ...(hard === undefined ? [] : [
       { title: "Hard variant: rare success at the start", text: hardNotes(args) },
       {
@@ -950,7 +1112,7 @@ async function main(): Promise<void> {
     ...(credit === undefined ? [] : [
       {
         title: "Credit variant: long responses, a sum of hidden per-token rewards",
-        text: creditNotes(args, creditVariant!, creditStart!),
+        text: creditNotes(args, creditVariant!, creditStart!, warm.credit!),
       },
       {
         title: "Credit variant: expected reward (mean ± std over seeds)",
@@ -968,16 +1130,21 @@ async function main(): Promise<void> {
       { title: "Credit variant at equal updates", table: budgetRows(equalUpdates!) },
       { title: "Credit variant at equal generated tokens", text: equalTokens!.verdict },
       { title: "Credit variant at equal tokens", table: budgetRows(equalTokens!) },
+      {
+        title: `Credit variant: the ${greedyLabel}, as a second reading`,
+        text: `${greedyEqualUpdates!.verdict}\n\n${greedyEqualTokens!.verdict}`,
+      },
     ]),
     { title: "How to read this", text: definitions(args) },
   ];
   await writeHtmlReport(`${out}/report.html`, reportSections);
   written.push("report.html");
-  console.log(`\n${table(tableRows(main)).toText()}`);
+  if (main !== undefined) console.log(`\n${table(tableRows(main)).toText()}`);
   if (hard !== undefined) console.log(`\nhard variant:\n${table(tableRows(hard)).toText()}`);
   if (credit !== undefined) {
     console.log(`\ncredit variant:\n${table(tableRows(credit)).toText()}`);
     console.log(`\n${equalUpdates!.verdict}\n\n${equalTokens!.verdict}`);
+    console.log(`\n${greedyEqualUpdates!.verdict}\n\n${greedyEqualTokens!.verdict}`);
   }
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
 }

@@ -7,17 +7,19 @@ import { addition } from "./addition.ts";
 import { sortDigits } from "./sort_digits.ts";
 import type { Task } from "./task.ts";
 import { tokenRewardChain } from "./token_reward_chain.ts";
+import { vigenereCipher } from "./vigenere_cipher.ts";
 
 /** The names {@linkcode taskByName} accepts (snake_case spellings are accepted too). */
 export const TASK_NAMES: readonly string[] = Object.freeze([
   "addition",
   "sortDigits",
   "tokenRewardChain",
+  "vigenereCipher",
 ]);
 
 /**
- * The built-in task with the given name: `"addition"`, `"sortDigits"` or `"tokenRewardChain"`
- * (also spelled `"sort_digits"`, `"token_reward_chain"`).
+ * The built-in task with the given name: `"addition"`, `"sortDigits"`, `"tokenRewardChain"` or
+ * `"vigenereCipher"` (also spelled `"sort_digits"`, `"token_reward_chain"`, `"vigenere_cipher"`).
  *
  * @param name The task's name.
  * @returns The task.
@@ -43,6 +45,8 @@ export function taskByName(name: string): Task {
       return sortDigits;
     case "tokenRewardChain":
       return tokenRewardChain;
+    case "vigenereCipher":
+      return vigenereCipher;
   }
   throw new RangeError(
     `Cannot find the task: unknown task ${JSON.stringify(name)}, expected one of ${

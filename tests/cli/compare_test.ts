@@ -73,25 +73,34 @@ interface Budget {
 function checkCredit(
   credit: Section & {
     metric: string;
-    setup: { task: { maxResponseTokens: number; alphabet: string }; learningRate: number };
+    setup: {
+      task: { maxResponseTokens: number; alphabet: string; length: number; evalPrompts: number };
+      learningRate: number;
+    };
     startSignal: { runs: number; allEqualGroupFraction: { mean: number } };
     equalUpdates: Budget;
     equalTokens: Budget;
   },
 ): void {
-  assertEquals([credit.task, credit.metric], ["tokenRewardChain", "eval/sampled_reward"]);
-  assertEquals([credit.seeds, credit.steps, credit.samePromptsPerStep], [1, 4, true]);
+  assertEquals([credit.task, credit.metric], ["vigenereCipher", "eval/sampled_reward"]);
+  assertEquals([credit.seeds, credit.steps, credit.samePromptsPerStep], [1, 2, true]);
   assertEquals(credit.rows.map((r) => r.algorithm), SIX);
-  assertEquals([credit.setup.task.maxResponseTokens, credit.setup.task.alphabet], [16, "ab"]);
+  const { task } = credit.setup;
+  assertEquals([task.maxResponseTokens, task.alphabet, task.length, task.evalPrompts], [
+    17,
+    "abcd",
+    16,
+    100,
+  ]);
   assertEquals(credit.setup.learningRate, 3e-4);
   for (const row of credit.rows) {
-    assertEquals(credit.curves[row.algorithm].map((p) => p.step), [0, 2, 4], row.algorithm);
+    assertEquals(credit.curves[row.algorithm].map((p) => p.step), [0, 2], row.algorithm);
     assert(row.finalAccuracy.mean >= 0 && row.finalAccuracy.mean <= 1, row.algorithm);
   }
   // Continuous rewards: the warm start's groups are not all-equal.
   assertEquals(credit.startSignal.runs, 6);
   assert(credit.startSignal.allEqualGroupFraction.mean < 0.5);
-  assertEquals([credit.equalUpdates.budget, credit.equalUpdates.amount], ["updates", 4]);
+  assertEquals([credit.equalUpdates.budget, credit.equalUpdates.amount], ["updates", 2]);
   assertEquals(credit.equalTokens.budget, "tokens");
   const smallest = Math.min(...credit.rows.map((r) => r.generatedTokens));
   assertEquals(credit.equalTokens.amount, smallest);
@@ -170,14 +179,21 @@ Deno.test("compare: quick defaults, explicit flags win", () => {
       quick.creditEvalEvery,
       quick.creditSftSteps,
     ],
-    [true, 1, 4, 2, 40],
+    [true, 1, 2, 2, 20],
   );
-  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 40, 3e-4]);
-  assertEquals([full.creditAlphabet, full.creditPromptLength, full.creditMaxTokens], ["ab", 5, 16]);
+  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 25, 3e-4]);
+  assertEquals([full.creditAlphabet, full.creditLength, full.creditTaskSeed], ["abcd", 16, 1]);
+  assertEquals([full.creditSftSteps, full.creditSftTarget, quick.creditSftTarget], [
+    600,
+    0.4,
+    null,
+  ]);
+  assertEquals(parseCompareArgs(["--credit-sft-target", "none"]).creditSftTarget, null);
   assertEquals(parseCompareArgs(["--no-credit"]).credit, false);
+  assertEquals([full.main, parseCompareArgs(["--no-main"]).main], [true, false]);
   assertEquals(parseCompareArgs(["--credit-learning-rate", "default"]).creditLearningRate, null);
-  const custom = parseCompareArgs(["--credit-max-tokens", "18", "--credit-alphabet", "xy"]);
-  assertEquals([custom.creditMaxTokens, custom.creditAlphabet], [18, "xy"]);
+  const custom = parseCompareArgs(["--credit-length", "8", "--credit-alphabet", "xyz"]);
+  assertEquals([custom.creditLength, custom.creditAlphabet], [8, "xyz"]);
 });
 
 Deno.test("compare: bad command lines", () => {
@@ -236,13 +252,23 @@ Deno.test("compare: bad command lines", () => {
   assertThrows(
     () => parseCompareArgs(["--credit-alphabet", "a>"]),
     RangeError,
-    "Cannot create the token reward chain task: alphabet must be non-empty",
+    "Cannot create the Vigenère cipher task: alphabet must hold at least two distinct",
   );
   assertThrows(
-    () => parseCompareArgs(["--credit-max-tokens", "30"]),
+    () => parseCompareArgs(["--credit-length", "65"]),
     RangeError,
-    "Cannot create the token reward chain task: alphabet size 2 and maxResponseTokens 30",
+    "Cannot create the Vigenère cipher task: length must be at most 64, got 65",
+  );
+  assertThrows(
+    () => parseCompareArgs(["--credit-sft-target", "1.5"]),
+    RangeError,
+    `${context}: --credit-sft-target must be in (0, 1] or "none", got "1.5"`,
+  );
+  assertThrows(
+    () => parseCompareArgs(["--no-main", "--no-hard", "--no-credit"]),
+    RangeError,
+    `${context}: --no-main, --no-hard and --no-credit leave nothing to run`,
   );
   // Without the credit variant its settings are not checked.
-  assertEquals(parseCompareArgs(["--no-credit", "--credit-max-tokens", "30"]).credit, false);
+  assertEquals(parseCompareArgs(["--no-credit", "--credit-length", "65"]).credit, false);
 });
