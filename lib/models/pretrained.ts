@@ -108,6 +108,19 @@ function parseJson(text: string, name: string, context: string): Record<string, 
  * @throws {Error} Naming the file (and tensor): missing or truncated files, a tensor whose shape
  * disagrees with `config.json`, a dtype other than F32/F16/BF16, a missing weight, an unknown
  * `model_type`, a tokenizer with more ids than the model's vocabulary.
+ *
+ * @example The GPT-2 test fixture (run from the repository root)
+ * ```ts
+ * import { initBackend } from "../backend.ts";
+ * import { loadPretrained } from "./pretrained.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const { policy, tokenizer, config } = await loadPretrained("tests/fixtures/hf/gpt2");
+ * assertEquals(config.model_type, "gpt2");
+ * assertEquals(tokenizer.decode(tokenizer.encode("hello world")), "hello world");
+ * policy.dispose();
+ * ```
  */
 export async function loadPretrained(dir: string): Promise<Pretrained> {
   const context = `Cannot load the pretrained model ${JSON.stringify(dir)}`;

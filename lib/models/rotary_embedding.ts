@@ -27,6 +27,16 @@ export type RopeConfig =
  * @param headDim The head size `d_h` (even).
  * @param rope The rule.
  * @returns `[d_h/2]` frequencies.
+ *
+ * @example d_h = 4, θ = 10000: `10000^0 = 1` and `10000^(−1/2) = 0.01`
+ * ```ts
+ * import { ropeInverseFrequencies } from "./rotary_embedding.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * const f = ropeInverseFrequencies(4, { type: "default", theta: 10000 });
+ * assertAlmostEquals(f[0], 1, 1e-7);
+ * assertAlmostEquals(f[1], 0.01, 1e-7);
+ * ```
  */
 export function ropeInverseFrequencies(headDim: number, rope: RopeConfig): Float32Array {
   const half = headDim / 2;

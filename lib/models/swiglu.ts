@@ -15,6 +15,19 @@ import { dense } from "./dense.ts";
  * @param up `[I, d]`.
  * @param down `[d, I]`.
  * @returns `[N, d]`.
+ *
+ * @example One unit: `3 · silu(1) · 2 = 6 · σ(1) = 4.3864`
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { swiglu } from "./swiglu.ts";
+ * import { assertAlmostEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const one = (v: number) => tf.tensor2d([[v]]);
+ * const y = await swiglu(one(1), one(1), one(2), one(3)).data();
+ * assertAlmostEquals(y[0], 6 / (1 + Math.exp(-1)), 1e-5);
+ * ```
  */
 export function swiglu(
   x: tf.Tensor2D,
