@@ -274,6 +274,7 @@ export {
   saveCheckpoint,
   type SaveCheckpointOptions,
   TREPO_VERSION,
+  writeDirectoryAtomically,
 } from "./lib/policy/checkpoint.ts";
 export {
   evaluateAccuracy,
@@ -457,3 +458,20 @@ export {
 export { type StartSignal, startSignal } from "./lib/experiments/start_signal.ts";
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";
+export {
+  loadPretrained,
+  modelFamily,
+  type Pretrained,
+  savePretrained,
+  SUPPORTED_MODEL_TYPES,
+} from "./lib/models/pretrained.ts";
+export {
+  type ChatMessage,
+  type ChatTemplateOptions,
+  createHfTokenizer,
+  type HfTokenizer,
+  type TokenizerFiles,
+} from "./lib/models/hf_tokenizer.ts";
+export type { HfConfig, ModelFamily } from "./lib/models/hf_config.ts";
+export type { Architecture } from "./lib/policy/architecture.ts";
+export type { KeyValueCache, TrunkOptions, TrunkOutput } from "./lib/policy/layers.ts";

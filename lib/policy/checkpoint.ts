@@ -468,7 +468,27 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
     n_positions: policy.config.maxLength,
   };
   files.set(CONFIG, encoder.encode(JSON.stringify(config, null, 2) + "\n"));
+  await writeDirectoryAtomically(dir, files, context);
+}
 
+/**
+ * Write a directory of files atomically (the commit protocol of {@linkcode saveCheckpoint}):
+ * files are written and fsynced into `.<name>.partial-<nonce>`, renamed `.staged-`, the previous
+ * directory renamed aside, the staged one renamed into place; leftovers are removed. A
+ * non-empty existing directory without `config.json` is never replaced.
+ *
+ * Used by `saveCheckpoint` and `savePretrained`.
+ *
+ * @param dir The target directory.
+ * @param files File name → bytes.
+ * @param context The failed operation, for error messages.
+ * @throws {Error} When `dir` exists and is not a checkpoint, or on I/O errors.
+ */
+export async function writeDirectoryAtomically(
+  dir: string,
+  files: ReadonlyMap<string, Uint8Array>,
+  context: string,
+): Promise<void> {
   // Refuse to replace something that is not a checkpoint.
   const target = trimSlashes(dir);
   if (await exists(target)) {

@@ -14,6 +14,7 @@ import {
   isDeviceBackend,
 } from "../validate.ts";
 import { trunk, vocabularyLogits } from "./layers.ts";
+import type { Architecture } from "./architecture.ts";
 
 /** The shape of a transformer (policy or value model) and the seed of its initial weights. */
 export interface PolicyConfig {
@@ -41,6 +42,11 @@ export interface Policy {
   readonly parameterCount: number;
   /** false for a frozen copy (reference model): its variables are not trainable. */
   readonly trainable: boolean;
+  /**
+   * The forward pass of a pretrained family (`lib/models/`); absent for the built-in GPT, whose
+   * forward pass is `layers.ts`. Copies made by `clonePolicy` / `freezePolicy` keep it.
+   */
+  readonly architecture?: Architecture;
   /** tokens int32 [B, L] → logits float32 [B, L, V]; differentiable w.r.t. weights. */
   logits(tokens: tf.Tensor2D): tf.Tensor3D;
   /** Free the weights. */
@@ -234,10 +240,20 @@ export function checkTokens(context: string, tokens: tf.Tensor2D, config: Policy
   }
 }
 
-function makePolicy(
+/**
+ * A policy over a weight map: the built-in GPT, or the family of `architecture` when given.
+ *
+ * @param config The model shape (`dModel` is the width of the final hidden states).
+ * @param weights The weights (owned by the returned policy).
+ * @param trainable Whether the weights are trainable variables.
+ * @param architecture A pretrained family's forward pass (`lib/models/`).
+ * @returns The policy.
+ */
+export function makePolicy(
   config: PolicyConfig,
   weights: Map<string, tf.Variable>,
   trainable: boolean,
+  architecture?: Architecture,
 ): Policy {
   const parameterCount = countParameters(weights);
   return {
@@ -245,13 +261,19 @@ function makePolicy(
     weights,
     parameterCount,
     trainable,
+    ...(architecture !== undefined ? { architecture } : {}),
     logits(tokens: tf.Tensor2D): tf.Tensor3D {
       checkTokens("Cannot compute the policy logits", tokens, config);
       return tf.tidy(() => {
         const [batch, length] = tokens.shape;
-        const { hidden } = trunk(weights, config, tokens);
+        const { hidden } = architecture !== undefined
+          ? architecture.trunk(weights, tokens)
+          : trunk(weights, config, tokens);
         const flat = tf.reshape(hidden, [batch * length, config.dModel]) as tf.Tensor2D;
-        return tf.reshape(vocabularyLogits(weights, flat), [batch, length, config.vocabSize]);
+        const logits = architecture !== undefined
+          ? architecture.head(weights, flat)
+          : vocabularyLogits(weights, flat);
+        return tf.reshape(logits, [batch, length, config.vocabSize]);
       });
     },
     dispose(): void {
@@ -341,6 +363,9 @@ function copyWeights(
 export function clonePolicy(policy: Policy): Policy {
   const context = "Cannot clone the policy";
   const weights = copyWeights(policy, true, context);
+  if (policy.architecture !== undefined) {
+    return makePolicy({ ...policy.config }, weights, true, policy.architecture);
+  }
   return makePolicy(validatePolicyConfig(policy.config, context), weights, true);
 }
 
@@ -371,5 +396,8 @@ export function clonePolicy(policy: Policy): Policy {
 export function freezePolicy(policy: Policy): Policy {
   const context = "Cannot freeze the policy";
   const weights = copyWeights(policy, false, context);
+  if (policy.architecture !== undefined) {
+    return makePolicy({ ...policy.config }, weights, false, policy.architecture);
+  }
   return makePolicy(validatePolicyConfig(policy.config, context), weights, false);
 }

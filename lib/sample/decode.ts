@@ -22,14 +22,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Policy } from "../policy/transformer.ts";
-import {
-  decodeStep,
-  disposeCache,
-  type KeyValueCache,
-  MASKED,
-  trunk,
-  vocabularyLogits,
-} from "../policy/layers.ts";
+import { disposeCache, type KeyValueCache, MASKED } from "../policy/layers.ts";
+import { policyDecodeStep, policyHead, policyTrunk } from "../policy/architecture.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 import { decodeTyped } from "./typed_decode.ts";
 import { useTypedKernels } from "../policy/causal_attention.ts";
@@ -127,8 +121,7 @@ function prefillShared(
   contexts: readonly (readonly number[])[],
   eos: number,
 ): CachedState {
-  const { weights, config } = policy;
-  const d = config.dModel;
+  const d = policy.config.dModel;
   const batch = contexts.length;
   const { sources, sourceOf } = prefixSources(contexts);
   const src = leftPad(sources, eos);
@@ -149,21 +142,25 @@ function prefillShared(
   }
   return tf.tidy(() => {
     const tokens = tf.tensor2d(src.ids, [sources.length, src.length], "int32");
-    const { hidden, cache } = trunk(weights, config, tokens, {
+    const { hidden, cache } = policyTrunk(policy, tokens, {
       padCounts: src.padCounts,
       collectCache: true,
     });
     const rows = sources.length * src.length;
     const index = tf.tensor1d(cacheIndex, "int32");
     const gatherRows = (t: tf.Tensor3D) =>
-      tf.reshape(tf.gather(tf.reshape(t, [rows, d]), index), [batch, width, d]) as tf.Tensor3D;
+      tf.reshape(tf.gather(tf.reshape(t, [rows, t.shape[2]]), index), [
+        batch,
+        width,
+        t.shape[2],
+      ]) as tf.Tensor3D;
     const keys = cache!.keys.map(gatherRows);
     const values = cache!.values.map(gatherRows);
     const last = tf.gather(tf.reshape(hidden, [rows, d]), tf.tensor1d(lastIndex, "int32"));
     return {
       cache: { keys, values },
       keyBias: tf.tensor2d(bias, [batch, width]),
-      lastLogits: vocabularyLogits(weights, last as tf.Tensor2D),
+      lastLogits: policyHead(policy, last as tf.Tensor2D),
     };
   });
 }
@@ -173,17 +170,17 @@ function naiveLogits(
   sequences: readonly (readonly number[])[],
   eos: number,
 ): tf.Tensor2D {
-  const { weights, config } = policy;
+  const { config } = policy;
   return tf.tidy(() => {
     const { ids, padCounts, length } = leftPad(sequences, eos);
     const batch = sequences.length;
     const tokens = tf.tensor2d(ids, [batch, length], "int32");
-    const { hidden } = trunk(weights, config, tokens, { padCounts });
+    const { hidden } = policyTrunk(policy, tokens, { padCounts });
     const last = tf.reshape(
       tf.slice(hidden, [0, length - 1, 0], [batch, 1, config.dModel]),
       [batch, config.dModel],
     );
-    return vocabularyLogits(weights, last as tf.Tensor2D);
+    return policyHead(policy, last as tf.Tensor2D);
   });
 }
 
@@ -219,7 +216,10 @@ export async function decode(policy: Policy, request: DecodeRequest): Promise<De
     return { tokens, logProbs };
   }
   const useCache = request.useCache ?? true;
-  const engine = request.engine ?? (useTypedKernels() ? "typed" : "tfjs");
+  // The typed engine implements the built-in GPT only; pretrained families run the tfjs ops.
+  const engine = policy.architecture !== undefined
+    ? "tfjs"
+    : request.engine ?? (useTypedKernels() ? "typed" : "tfjs");
   if (useCache && engine === "typed") return decodeTyped(policy, request);
   const sequences = contexts.map((c) => [...c]);
   let state: CachedState | undefined = useCache ? prefillShared(policy, contexts, eos) : undefined;
@@ -253,9 +253,8 @@ export async function decode(policy: Policy, request: DecodeRequest): Promise<De
           "int32",
         );
         const keyBias = tf.concat([previous.keyBias, tf.zeros([batch, 1])], 1) as tf.Tensor2D;
-        const step = decodeStep(
-          policy.weights,
-          policy.config,
+        const step = policyDecodeStep(
+          policy,
           tf.tensor1d(next, "int32"),
           positions,
           previous.cache,
@@ -264,7 +263,7 @@ export async function decode(policy: Policy, request: DecodeRequest): Promise<De
         return {
           cache: step.cache,
           keyBias,
-          lastLogits: vocabularyLogits(policy.weights, step.hidden),
+          lastLogits: policyHead(policy, step.hidden),
         };
       });
       disposeCache(previous.cache);

@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { trunk } from "../policy/layers.ts";
+import type { Architecture } from "../policy/architecture.ts";
 import type { PolicyConfig } from "../policy/transformer.ts";
 import { leftPad } from "./decode.ts";
 import { checkRollout, type Rollout } from "./rollout.ts";
@@ -20,6 +21,7 @@ import { checkRollout, type Rollout } from "./rollout.ts";
  * @param weights The model weights.
  * @param config The model configuration.
  * @param rollout The rollout (prompts and response tokens).
+ * @param architecture A pretrained family's forward pass (default: the built-in GPT).
  * @returns The hidden states and `[B, T]`.
  */
 export function responseHidden(
@@ -27,6 +29,7 @@ export function responseHidden(
   weights: ReadonlyMap<string, tf.Variable>,
   config: PolicyConfig,
   rollout: Rollout,
+  architecture?: Architecture,
 ): { hidden: tf.Tensor2D; batch: number; length: number } {
   const [batch, length] = checkRollout(context, rollout);
   const prompts = rollout.promptTokens;
@@ -57,7 +60,9 @@ export function responseHidden(
   const input = length > 1
     ? tf.concat([promptTensor, tf.slice(rollout.tokens, [0, 0], [batch, length - 1])], 1)
     : promptTensor;
-  const { hidden } = trunk(weights, config, input as tf.Tensor2D, { padCounts });
+  const { hidden } = architecture !== undefined
+    ? architecture.trunk(weights, input as tf.Tensor2D, { padCounts })
+    : trunk(weights, config, input as tf.Tensor2D, { padCounts });
   const predicting = tf.slice(hidden, [0, promptWidth - 1, 0], [batch, length, d]);
   return { hidden: tf.reshape(predicting, [batch * length, d]), batch, length };
 }

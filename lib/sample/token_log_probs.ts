@@ -5,7 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Policy } from "../policy/transformer.ts";
-import { oneHotFloat, vocabularyLogits } from "../policy/layers.ts";
+import { oneHotFloat } from "../policy/layers.ts";
+import { policyHead } from "../policy/architecture.ts";
 import { checkTemperature } from "./decode.ts";
 import type { Rollout } from "./rollout.ts";
 import { responseHidden } from "./teacher_forcing.ts";
@@ -66,8 +67,9 @@ export function tokenLogProbs(
       policy.weights,
       policy.config,
       rollout,
+      policy.architecture,
     );
-    let logits = vocabularyLogits(policy.weights, hidden);
+    let logits = policyHead(policy, hidden);
     if (temperature !== 1) logits = tf.div(logits, temperature);
     const logp = tf.logSoftmax(logits);
     const ids = tf.reshape(rollout.tokens, [batch * length]) as tf.Tensor1D;

@@ -1,0 +1,157 @@
+/**
+ * The `gpt2` family: learned positions, pre-LayerNorm blocks, tanh-GELU MLP, fused `c_attn`;
+ * the head is tied to `wte`. GPT-2 stores its linear layers as `Conv1D`, `[in, out]` (the
+ * transpose of `nn.Linear`), so they are applied as `x·W + b`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Architecture } from "../policy/architecture.ts";
+import {
+  embedRows,
+  gelu,
+  type KeyValueCache,
+  layerNorm,
+  positionIds,
+  weight,
+} from "../policy/layers.ts";
+import { dense } from "./dense.ts";
+import { causalBias, groupedQueryAttention } from "./grouped_query_attention.ts";
+import { configInt, configNumber, type HfConfig, type ModelFamily } from "./hf_config.ts";
+
+const PREFIX = "transformer.";
+
+function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.matMul(x, w as tf.Tensor2D), b);
+}
+
+/**
+ * A GPT-2 model from its `config.json`.
+ *
+ * @param config The parsed `config.json` (`model_type` `"gpt2"`).
+ * @returns The family (architecture, policy shape, expected weights).
+ */
+export function gpt2Family(config: HfConfig): ModelFamily {
+  const d = configInt(config, "n_embd");
+  const h = configInt(config, "n_head");
+  const layers = configInt(config, "n_layer");
+  const vocab = configInt(config, "vocab_size");
+  const positions = configInt(config, "n_positions");
+  const inner = configInt(config, "n_inner", 4 * d);
+  const eps = configNumber(config, "layer_norm_epsilon", 1e-5);
+  const act = config.activation_function ?? "gelu_new";
+  if (act !== "gelu_new") {
+    throw new RangeError(
+      `Cannot read config.json: activation_function ${
+        JSON.stringify(act)
+      } is not supported; supported: gelu_new`,
+    );
+  }
+  if (d % h !== 0) {
+    throw new RangeError(`Cannot read config.json: n_embd ${d} is not divisible by n_head ${h}`);
+  }
+  const dh = d / h;
+  const shapes = new Map<string, number[]>();
+  shapes.set(PREFIX + "wte.weight", [vocab, d]);
+  shapes.set(PREFIX + "wpe.weight", [positions, d]);
+  for (let l = 0; l < layers; l++) {
+    const p = `${PREFIX}h.${l}.`;
+    shapes.set(p + "ln_1.weight", [d]);
+    shapes.set(p + "ln_1.bias", [d]);
+    shapes.set(p + "attn.c_attn.weight", [d, 3 * d]);
+    shapes.set(p + "attn.c_attn.bias", [3 * d]);
+    shapes.set(p + "attn.c_proj.weight", [d, d]);
+    shapes.set(p + "attn.c_proj.bias", [d]);
+    shapes.set(p + "ln_2.weight", [d]);
+    shapes.set(p + "ln_2.bias", [d]);
+    shapes.set(p + "mlp.c_fc.weight", [d, inner]);
+    shapes.set(p + "mlp.c_fc.bias", [inner]);
+    shapes.set(p + "mlp.c_proj.weight", [inner, d]);
+    shapes.set(p + "mlp.c_proj.bias", [d]);
+  }
+  shapes.set(PREFIX + "ln_f.weight", [d]);
+  shapes.set(PREFIX + "ln_f.bias", [d]);
+
+  function blocks(
+    weights: ReadonlyMap<string, tf.Variable>,
+    x0: tf.Tensor2D,
+    batch: number,
+    length: number,
+    bias: tf.Tensor4D,
+    past: KeyValueCache | undefined,
+  ): { hidden: tf.Tensor2D; cache: KeyValueCache } {
+    const w = (name: string) => weight(weights, name);
+    const keys: tf.Tensor3D[] = [];
+    const values: tf.Tensor3D[] = [];
+    let x = x0;
+    for (let l = 0; l < layers; l++) {
+      const p = `${PREFIX}h.${l}.`;
+      const a = layerNorm(x, w(p + "ln_1.weight"), w(p + "ln_1.bias"), eps);
+      const qkv = conv1d(a, w(p + "attn.c_attn.weight"), w(p + "attn.c_attn.bias"));
+      const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
+      let kAll = tf.reshape(k, [batch, length, d]) as tf.Tensor3D;
+      let vAll = tf.reshape(v, [batch, length, d]) as tf.Tensor3D;
+      if (past !== undefined) {
+        kAll = tf.concat([past.keys[l], kAll], 1);
+        vAll = tf.concat([past.values[l], vAll], 1);
+      }
+      keys.push(kAll);
+      values.push(vAll);
+      const s = kAll.shape[1];
+      const att = groupedQueryAttention(
+        tf.reshape(q, [batch, length, h, dh]),
+        tf.reshape(kAll, [batch, s, h, dh]),
+        tf.reshape(vAll, [batch, s, h, dh]),
+        bias,
+        1 / Math.sqrt(dh),
+      );
+      x = tf.add(x, conv1d(att, w(p + "attn.c_proj.weight"), w(p + "attn.c_proj.bias")));
+      const m = layerNorm(x, w(p + "ln_2.weight"), w(p + "ln_2.bias"), eps);
+      const hid = gelu(conv1d(m, w(p + "mlp.c_fc.weight"), w(p + "mlp.c_fc.bias")));
+      x = tf.add(x, conv1d(hid, w(p + "mlp.c_proj.weight"), w(p + "mlp.c_proj.bias")));
+    }
+    const hidden = layerNorm(x, w(PREFIX + "ln_f.weight"), w(PREFIX + "ln_f.bias"), eps);
+    return { hidden, cache: { keys, values } };
+  }
+
+  const architecture: Architecture = {
+    modelType: "gpt2",
+    hfConfig: config,
+    trunk(weights, tokens, options = {}) {
+      const [batch, length] = tokens.shape;
+      const ids = tf.reshape(tokens, [batch * length]) as tf.Tensor1D;
+      const pos = tf.tensor1d(positionIds(batch, length, options.padCounts), "int32");
+      const x = tf.add(
+        embedRows(weight(weights, PREFIX + "wte.weight"), ids),
+        embedRows(weight(weights, PREFIX + "wpe.weight"), pos),
+      ) as tf.Tensor2D;
+      const bias = causalBias(batch, length, options.padCounts);
+      const out = blocks(weights, x, batch, length, bias, undefined);
+      const hidden = tf.reshape(out.hidden, [batch, length, d]) as tf.Tensor3D;
+      return options.collectCache ? { hidden, cache: out.cache } : { hidden };
+    },
+    decodeStep(weights, tokens, positionIds1, cache, keyBias) {
+      const batch = tokens.shape[0];
+      const x = tf.add(
+        tf.gather(weight(weights, PREFIX + "wte.weight"), tokens),
+        tf.gather(weight(weights, PREFIX + "wpe.weight"), positionIds1),
+      ) as tf.Tensor2D;
+      const bias = tf.reshape(keyBias, [batch, 1, 1, keyBias.shape[1]]) as tf.Tensor4D;
+      return blocks(weights, x, batch, 1, bias, cache);
+    },
+    head(weights, hidden) {
+      return dense(hidden, weight(weights, PREFIX + "wte.weight"));
+    },
+  };
+  return {
+    architecture,
+    policyConfig: { vocabSize: vocab, dModel: d, layers, heads: h, maxLength: positions, seed: 0 },
+    weightShapes: shapes,
+    weightName(name) {
+      const full = name.startsWith(PREFIX) || name === "lm_head.weight" ? name : PREFIX + name;
+      // Causal-mask buffers of old checkpoints, and the tied head.
+      if (/\.attn\.(masked_)?bias$/.test(full) || full === "lm_head.weight") return undefined;
+      return full;
+    },
+  };
+}

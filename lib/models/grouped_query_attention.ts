@@ -1,0 +1,72 @@
+/**
+ * Causal attention where groups of query heads share one key/value head (grouped-query
+ * attention; multi-head attention when the counts are equal, multi-query with one kv head).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { MASKED } from "../policy/layers.ts";
+
+/**
+ * Causal (+ left padding) additive bias `[B or 1, 1, L, L]`: key `j` is masked for query `i`
+ * when `j > i` or `j` is a pad of its row.
+ *
+ * @param batch Rows `B`.
+ * @param length Positions `L`.
+ * @param padCounts Left pads per row, if any.
+ * @returns The bias.
+ */
+export function causalBias(
+  batch: number,
+  length: number,
+  padCounts?: readonly number[],
+): tf.Tensor4D {
+  const rows = padCounts === undefined ? 1 : batch;
+  const data = new Float32Array(rows * length * length);
+  for (let b = 0; b < rows; b++) {
+    const pad = padCounts?.[b] ?? 0;
+    for (let i = 0; i < length; i++) {
+      for (let j = 0; j < length; j++) {
+        if (j > i || j < pad) data[(b * length + i) * length + j] = MASKED;
+      }
+    }
+  }
+  return tf.tensor4d(data, [rows, 1, length, length]);
+}
+
+/** `[B, L, G, d_h]` → `[B, G·r, L, d_h]`: each kv head repeated for its `r` query heads. */
+function expandHeads(x: tf.Tensor4D, repeats: number): tf.Tensor4D {
+  const [b, l, g, dh] = x.shape;
+  const t = tf.transpose(x, [0, 2, 1, 3]);
+  if (repeats === 1) return t as tf.Tensor4D;
+  // Rank-3 tile (tfjs has no rank-5 tile gradient).
+  const tiled = tf.tile(tf.reshape(t, [b * g, 1, l * dh]), [1, repeats, 1]);
+  return tf.reshape(tiled, [b, g * repeats, l, dh]);
+}
+
+/**
+ * `softmax(q·kᵀ·scale + bias)·v` per head, query head `h` reading kv head `⌊h·G/H⌋`.
+ *
+ * @param q Queries `[B, Lq, H, d_h]`.
+ * @param k Keys `[B, Lk, G, d_h]`, `H` divisible by `G`.
+ * @param v Values `[B, Lk, G, d_h]`.
+ * @param bias Additive bias `[B or 1, 1, Lq, Lk]`.
+ * @param scale Score scale (`1/√d_h`).
+ * @returns The heads concatenated, `[B·Lq, H·d_h]`.
+ */
+export function groupedQueryAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+  scale: number,
+): tf.Tensor2D {
+  const [b, lq, h, dh] = q.shape;
+  const repeats = h / k.shape[2];
+  const qh = tf.transpose(q, [0, 2, 1, 3]);
+  const kh = expandHeads(k, repeats);
+  const vh = expandHeads(v, repeats);
+  const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), scale), bias);
+  const out = tf.matMul(tf.softmax(scores), vh); // [B, H, Lq, d_h]
+  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * lq, h * dh]);
+}

@@ -1,0 +1,209 @@
+/**
+ * The decoder shared by Llama, Qwen2 and Qwen3: token embedding, pre-RMSNorm blocks of
+ * grouped-query attention with RoPE and a SwiGLU MLP, final RMSNorm, tied or untied head.
+ * The family files (`llama.ts`, `qwen2.ts`, `qwen3.ts`) read their `config.json` into a
+ * {@linkcode RopeDecoderConfig} and differ only in it (q/k/v biases, q/k norms, head size).
+ *
+ * Weights keep the Hugging Face names and layouts (`nn.Linear` `[out, in]`), so saving back is
+ * a copy.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Architecture } from "../policy/architecture.ts";
+import { embedRows, type KeyValueCache, positionIds, weight } from "../policy/layers.ts";
+import { dense } from "./dense.ts";
+import { causalBias, groupedQueryAttention } from "./grouped_query_attention.ts";
+import type { HfConfig, ModelFamily } from "./hf_config.ts";
+import { rmsNorm } from "./rms_norm.ts";
+import {
+  applyRotary,
+  type RopeConfig,
+  ropeInverseFrequencies,
+  rotaryTables,
+} from "./rotary_embedding.ts";
+import { swiglu } from "./swiglu.ts";
+
+/** The shape of a Llama-style decoder. */
+export interface RopeDecoderConfig {
+  modelType: string;
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  maxPositions: number;
+  normEpsilon: number;
+  tied: boolean;
+  rope: RopeConfig;
+  /** Biases on the q, k and v projections (Qwen2). */
+  qkvBias: boolean;
+  /** RMSNorm of each query and key head before RoPE (Qwen3). */
+  qkNorm: boolean;
+}
+
+/** Check the head counts of a config. */
+export function checkHeads(c: RopeDecoderConfig): void {
+  if (c.heads % c.kvHeads !== 0) {
+    throw new RangeError(
+      `Cannot read config.json: num_attention_heads (${c.heads}) must be a multiple of num_key_value_heads (${c.kvHeads})`,
+    );
+  }
+  if (c.headDim % 2 !== 0) {
+    throw new RangeError(`Cannot read config.json: head_dim must be even, got ${c.headDim}`);
+  }
+}
+
+function weightShapes(c: RopeDecoderConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const { hiddenSize: d, heads, kvHeads, headDim: dh, intermediateSize: m } = c;
+  shapes.set("model.embed_tokens.weight", [c.vocabSize, d]);
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}.`;
+    shapes.set(p + "input_layernorm.weight", [d]);
+    for (const [name, rows] of [["q", heads * dh], ["k", kvHeads * dh], ["v", kvHeads * dh]]) {
+      shapes.set(`${p}self_attn.${name}_proj.weight`, [rows as number, d]);
+      if (c.qkvBias) shapes.set(`${p}self_attn.${name}_proj.bias`, [rows as number]);
+    }
+    if (c.qkNorm) {
+      shapes.set(p + "self_attn.q_norm.weight", [dh]);
+      shapes.set(p + "self_attn.k_norm.weight", [dh]);
+    }
+    shapes.set(p + "self_attn.o_proj.weight", [d, heads * dh]);
+    shapes.set(p + "post_attention_layernorm.weight", [d]);
+    shapes.set(p + "mlp.gate_proj.weight", [m, d]);
+    shapes.set(p + "mlp.up_proj.weight", [m, d]);
+    shapes.set(p + "mlp.down_proj.weight", [d, m]);
+  }
+  shapes.set("model.norm.weight", [d]);
+  if (!c.tied) shapes.set("lm_head.weight", [c.vocabSize, d]);
+  return shapes;
+}
+
+/**
+ * The blocks over `n` new positions of `B` rows, given the input embeddings, the positions,
+ * the attention bias over (cached + new) keys and the cache so far (or none).
+ */
+function blocks(
+  c: RopeDecoderConfig,
+  weights: ReadonlyMap<string, tf.Variable>,
+  x0: tf.Tensor2D,
+  batch: number,
+  length: number,
+  positions: tf.Tensor1D,
+  bias: tf.Tensor4D,
+  inverseFrequencies: Float32Array,
+  past: KeyValueCache | undefined,
+): { hidden: tf.Tensor2D; cache: KeyValueCache } {
+  const { heads: h, kvHeads: g, headDim: dh, normEpsilon: eps } = c;
+  const n = batch * length;
+  const { cos, sin } = rotaryTables(positions, inverseFrequencies);
+  const w = (name: string) => weight(weights, name);
+  const keys: tf.Tensor3D[] = [];
+  const values: tf.Tensor3D[] = [];
+  let x = x0;
+  for (let l = 0; l < c.layers; l++) {
+    const p = `model.layers.${l}.`;
+    const a = rmsNorm(x, w(p + "input_layernorm.weight"), eps);
+    const bias3 = (name: string) => c.qkvBias ? w(`${p}self_attn.${name}_proj.bias`) : undefined;
+    let q = dense(a, w(p + "self_attn.q_proj.weight"), bias3("q"));
+    let k = dense(a, w(p + "self_attn.k_proj.weight"), bias3("k"));
+    const v = dense(a, w(p + "self_attn.v_proj.weight"), bias3("v"));
+    if (c.qkNorm) {
+      q = rmsNorm(tf.reshape(q, [n * h, dh]), w(p + "self_attn.q_norm.weight"), eps);
+      k = rmsNorm(tf.reshape(k, [n * g, dh]), w(p + "self_attn.k_norm.weight"), eps);
+    }
+    const qr = applyRotary(tf.reshape(q, [n, h, dh]), cos, sin);
+    const kr = applyRotary(tf.reshape(k, [n, g, dh]), cos, sin);
+    let kAll = tf.reshape(kr, [batch, length, g * dh]) as tf.Tensor3D;
+    let vAll = tf.reshape(v, [batch, length, g * dh]) as tf.Tensor3D;
+    if (past !== undefined) {
+      kAll = tf.concat([past.keys[l], kAll], 1);
+      vAll = tf.concat([past.values[l], vAll], 1);
+    }
+    keys.push(kAll);
+    values.push(vAll);
+    const s = kAll.shape[1];
+    const att = groupedQueryAttention(
+      tf.reshape(qr, [batch, length, h, dh]),
+      tf.reshape(kAll, [batch, s, g, dh]),
+      tf.reshape(vAll, [batch, s, g, dh]),
+      bias,
+      1 / Math.sqrt(dh),
+    );
+    x = tf.add(x, dense(att, w(p + "self_attn.o_proj.weight")));
+    const m = rmsNorm(x, w(p + "post_attention_layernorm.weight"), eps);
+    x = tf.add(
+      x,
+      swiglu(
+        m,
+        w(p + "mlp.gate_proj.weight"),
+        w(p + "mlp.up_proj.weight"),
+        w(p + "mlp.down_proj.weight"),
+      ),
+    );
+  }
+  return { hidden: rmsNorm(x, w("model.norm.weight"), eps), cache: { keys, values } };
+}
+
+/**
+ * The model family of a Llama-style config.
+ *
+ * @param c The decoder shape.
+ * @param hfConfig The `config.json` it was read from.
+ * @returns The architecture, policy shape and expected weights.
+ */
+export function ropeDecoderFamily(c: RopeDecoderConfig, hfConfig: HfConfig): ModelFamily {
+  checkHeads(c);
+  const inverseFrequencies = ropeInverseFrequencies(c.headDim, c.rope);
+  const d = c.hiddenSize;
+  const architecture: Architecture = {
+    modelType: c.modelType,
+    hfConfig,
+    trunk(weights, tokens, options = {}) {
+      const [batch, length] = tokens.shape;
+      const ids = tf.reshape(tokens, [batch * length]) as tf.Tensor1D;
+      const x = embedRows(weight(weights, "model.embed_tokens.weight"), ids);
+      const positions = tf.tensor1d(positionIds(batch, length, options.padCounts), "int32");
+      const bias = causalBias(batch, length, options.padCounts);
+      const out = blocks(
+        c,
+        weights,
+        x,
+        batch,
+        length,
+        positions,
+        bias,
+        inverseFrequencies,
+        undefined,
+      );
+      const hidden = tf.reshape(out.hidden, [batch, length, d]) as tf.Tensor3D;
+      return options.collectCache ? { hidden, cache: out.cache } : { hidden };
+    },
+    decodeStep(weights, tokens, positions, cache, keyBias) {
+      const batch = tokens.shape[0];
+      const x = tf.gather(weight(weights, "model.embed_tokens.weight"), tokens) as tf.Tensor2D;
+      const bias = tf.reshape(keyBias, [batch, 1, 1, keyBias.shape[1]]) as tf.Tensor4D;
+      return blocks(c, weights, x, batch, 1, positions, bias, inverseFrequencies, cache);
+    },
+    head(weights, hidden) {
+      const table = c.tied ? "model.embed_tokens.weight" : "lm_head.weight";
+      return dense(hidden, weight(weights, table));
+    },
+  };
+  return {
+    architecture,
+    policyConfig: {
+      vocabSize: c.vocabSize,
+      dModel: d,
+      layers: c.layers,
+      heads: c.heads,
+      maxLength: c.maxPositions,
+      seed: 0,
+    },
+    weightShapes: weightShapes(c),
+    weightName: (name) => (c.tied && name === "lm_head.weight") ? undefined : name,
+  };
+}

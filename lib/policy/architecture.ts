@@ -1,0 +1,81 @@
+/**
+ * The forward pass of a policy as three functions, so that the samplers and teacher forcing run
+ * any model family: the built-in GPT (`layers.ts`) or a pretrained family of `lib/models/`
+ * (GPT-2, Llama, Qwen2, Qwen3), which sets `Policy.architecture`.
+ *
+ * @module
+ */
+import type * as tf from "@tensorflow/tfjs";
+import {
+  decodeStep,
+  type KeyValueCache,
+  trunk,
+  type TrunkOptions,
+  type TrunkOutput,
+  vocabularyLogits,
+} from "./layers.ts";
+import type { Policy, PolicyConfig } from "./transformer.ts";
+
+/**
+ * A model family's forward pass over a weight map. Caches hold, per layer, keys and values
+ * `[B, S, w]` (w = key/value heads × head size, after any position encoding of the keys).
+ */
+export interface Architecture {
+  /** The family, as Hugging Face's `config.json` names it (`"gpt2"`, `"llama"`, …). */
+  readonly modelType: string;
+  /** The Hugging Face `config.json` the model was built from (saved back unchanged). */
+  readonly hfConfig: Readonly<Record<string, unknown>>;
+  /** Whole sequences: tokens int32 `[B, L]` → final-norm hidden states `[B, L, d]` (+ cache). */
+  trunk(
+    weights: ReadonlyMap<string, tf.Variable>,
+    tokens: tf.Tensor2D,
+    options?: TrunkOptions,
+  ): TrunkOutput;
+  /**
+   * One new token per row: tokens int32 `[B]`, positions int32 `[B]`, the cache (not disposed)
+   * and the additive key bias `[B, S + 1]` → hidden `[B, d]` and the extended cache.
+   */
+  decodeStep(
+    weights: ReadonlyMap<string, tf.Variable>,
+    tokens: tf.Tensor1D,
+    positions: tf.Tensor1D,
+    cache: KeyValueCache,
+    keyBias: tf.Tensor2D,
+  ): { hidden: tf.Tensor2D; cache: KeyValueCache };
+  /** Vocabulary logits: hidden `[N, d]` → `[N, V]`. */
+  head(weights: ReadonlyMap<string, tf.Variable>, hidden: tf.Tensor2D): tf.Tensor2D;
+}
+
+/** The policy's trunk: its architecture's, or the built-in GPT's. Call inside `tf.tidy`. */
+export function policyTrunk(
+  policy: Pick<Policy, "weights" | "config" | "architecture">,
+  tokens: tf.Tensor2D,
+  options: TrunkOptions = {},
+): TrunkOutput {
+  return policy.architecture !== undefined
+    ? policy.architecture.trunk(policy.weights, tokens, options)
+    : trunk(policy.weights, policy.config, tokens, options);
+}
+
+/** The policy's vocabulary head: hidden `[N, d]` → logits `[N, V]`. */
+export function policyHead(
+  policy: Pick<Policy, "weights" | "architecture">,
+  hidden: tf.Tensor2D,
+): tf.Tensor2D {
+  return policy.architecture !== undefined
+    ? policy.architecture.head(policy.weights, hidden)
+    : vocabularyLogits(policy.weights, hidden);
+}
+
+/** One cached decoding step of the policy (see {@linkcode Architecture.decodeStep}). */
+export function policyDecodeStep(
+  policy: Pick<Policy, "weights" | "config" | "architecture">,
+  tokens: tf.Tensor1D,
+  positions: tf.Tensor1D,
+  cache: KeyValueCache,
+  keyBias: tf.Tensor2D,
+): { hidden: tf.Tensor2D; cache: KeyValueCache } {
+  return policy.architecture !== undefined
+    ? policy.architecture.decodeStep(policy.weights, tokens, positions, cache, keyBias)
+    : decodeStep(policy.weights, policy.config as PolicyConfig, tokens, positions, cache, keyBias);
+}
