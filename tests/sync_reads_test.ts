@@ -58,18 +58,6 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     count: 2,
     why: "the typed decoder, chosen by decode only when useTypedKernels() (never on GPU backends)",
   },
-  "lib/theory/estimators.ts": {
-    count: 4,
-    why: "exact-enumeration theory lab: not a training path; runs on wasm/cpu (not yet on webgpu)",
-  },
-  "lib/theory/sequence_policy.ts": {
-    count: 1,
-    why: "theory lab gradient flattening (wasm/cpu only, not yet on webgpu)",
-  },
-  "lib/theory/exact_objective.ts": {
-    count: 1,
-    why: "theory lab exact objective (wasm/cpu only, not yet on webgpu)",
-  },
 };
 
 async function* sources(dir: string): AsyncGenerator<string> {

@@ -213,6 +213,16 @@ function broadcast(paths: readonly ResponsePath[], advantages: ArrayLike<number>
   return paths.map((p, i) => p.tokens.map(() => advantages[i]));
 }
 
+/** Run `f` in a tidy scope and read its result with `await data()` (works on every backend). */
+async function readTidy(f: () => tf.Tensor): Promise<Float32Array> {
+  const t = tf.tidy(f);
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
 /** The batch's response rewards as a float32 tensor `[P·G]` (caller disposes). */
 function rewardTensor(problem: EstimationProblem, paths: readonly ResponsePath[]): tf.Tensor1D {
   return tf.tensor1d(paths.map((p) => responseReward(problem.space, problem.rewards, p)));
@@ -244,11 +254,10 @@ export function leaveOneOutEstimator(): GradientEstimator {
     reason: "the leave-one-out baseline does not depend on the response",
     // The other G − 1 responses are independent of response i: E[C] is Theorem 1's Σ_W π(W)·RM(W).
     expectedCoefficients: (problem) => zeroRewardEstimator(1).expectedCoefficients!(problem),
-    estimate(problem, rng) {
+    async estimate(problem, rng) {
       const paths = sampleBatch(problem, rng);
-      const advantages = tf.tidy(() =>
+      const advantages = await readTidy(() =>
         leaveOneOutAdvantages(rewardTensor(problem, paths), { groupSize: problem.groupSize })
-          .dataSync()
       );
       return accumulate(problem, paths, broadcast(paths, advantages));
     },
@@ -300,13 +309,13 @@ export function groupRelativeEstimator(
           ),
       }
       : {}),
-    estimate(problem, rng) {
+    async estimate(problem, rng) {
       const paths = sampleBatch(problem, rng);
-      const advantages = tf.tidy(() =>
+      const advantages = await readTidy(() =>
         groupRelativeAdvantages(rewardTensor(problem, paths), {
           groupSize: problem.groupSize,
           scale,
-        }).dataSync()
+        })
       );
       return accumulate(problem, paths, broadcast(paths, advantages));
     },
@@ -352,12 +361,12 @@ export function greedyBaselineEstimator(): GradientEstimator {
   });
   return {
     ...closedForm,
-    estimate(problem, rng) {
+    async estimate(problem, rng) {
       const paths = sampleBatch(problem, rng);
       const b = greedyRewards(problem);
       const baselines = paths.map((p) => b[problem.space.contexts[p.contexts[0]].promptIndex]);
-      const advantages = tf.tidy(() =>
-        baselineAdvantages(rewardTensor(problem, paths), tf.tensor1d(baselines)).dataSync()
+      const advantages = await readTidy(() =>
+        baselineAdvantages(rewardTensor(problem, paths), tf.tensor1d(baselines))
       );
       return accumulate(problem, paths, broadcast(paths, advantages));
     },
@@ -477,7 +486,7 @@ export function prefixValueEstimator(options: PrefixValueEstimatorOptions): Grad
     reason: m === undefined
       ? "every prefix value comes from rollouts independent of the token it scores"
       : "each token of an interpolated stretch of s tokens gets 1/s of its own credit",
-    estimate(problem, rng) {
+    async estimate(problem, rng) {
       const { space, probs, rewards } = problem;
       const paths = sampleBatch(problem, rng);
       const T = space.maxTokens;
@@ -505,11 +514,11 @@ export function prefixValueEstimator(options: PrefixValueEstimatorOptions): Grad
         for (let t = 0; t <= T; t++) prefixValues[i * (T + 1) + t] = full[Math.min(t, L)];
         for (let t = 0; t < L; t++) mask[i * T + t] = 1;
       });
-      const advantages = tf.tidy(() =>
+      const advantages = await readTidy(() =>
         prefixValueAdvantages(
           tf.tensor2d(prefixValues, [paths.length, T + 1]),
           tf.tensor2d(mask, [paths.length, T]),
-        ).dataSync()
+        )
       );
       return accumulate(
         problem,

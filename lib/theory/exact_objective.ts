@@ -89,21 +89,23 @@ export interface ExactGradient {
  * const space = enumerateResponses({ vocabSize: 2, eosToken: 1, maxTokens: 1, prompts: [[0]] });
  * const policy = createTabularPolicy({ vocabSize: 2, contexts: space.contexts, seed: 0, scale: 0 });
  * const rewards = { gamma: 1, values: Float64Array.from([1, 3]), prefixRewards: new Float64Array(1) };
- * const { gradient } = exactGradient(policy, space, rewards);
+ * const { gradient } = await exactGradient(policy, space, rewards);
  * assertArrayAlmostEquals(gradient, [0.5 * (1 - 2), 0.5 * (3 - 2)], 1e-6);
  * policy.dispose();
  * ```
  */
-export function exactGradient(
+export async function exactGradient(
   policy: SequencePolicy,
   space: ResponseSpace,
   rewards: TokenRewards,
-): ExactGradient {
+): Promise<ExactGradient> {
   const { value, grads } = tf.variableGrads(
     () => exactObjective(policy, space, rewards),
     [...policy.variables],
   );
-  const result = { value: value.dataSync()[0], gradient: flattenGradient(policy, grads) };
-  tf.dispose([value, ...Object.values(grads)]);
-  return result;
+  try {
+    return { value: (await value.data())[0], gradient: await flattenGradient(policy, grads) };
+  } finally {
+    tf.dispose([value, ...Object.values(grads)]);
+  }
 }

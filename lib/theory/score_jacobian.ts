@@ -41,27 +41,34 @@ export interface ScoreJacobian {
  *
  * const space = enumerateResponses({ vocabSize: 2, eosToken: 1, maxTokens: 1, prompts: [[0]] });
  * const policy = createTabularPolicy({ vocabSize: 2, contexts: space.contexts, seed: 0, scale: 0 });
- * const jac = scoreJacobian(policy, space);
+ * const jac = await scoreJacobian(policy, space);
  * assertArrayAlmostEquals(jac.data, [0.5, -0.5, -0.5, 0.5], 1e-6);
  * policy.dispose();
  * ```
  */
-export function scoreJacobian(policy: SequencePolicy, space: ResponseSpace): ScoreJacobian {
+export async function scoreJacobian(
+  policy: SequencePolicy,
+  space: ResponseSpace,
+): Promise<ScoreJacobian> {
   const V = space.vocabSize;
   const rows = space.contexts.length * V;
   const columns = policy.parameterCount;
   const data = new Float64Array(rows * columns);
   const vars = [...policy.variables];
-  space.contexts.forEach((c, s) => {
+  for (let s = 0; s < space.contexts.length; s++) {
+    const c = space.contexts[s];
     for (let a = 0; a < V; a++) {
       const { value, grads } = tf.variableGrads(
         () => tf.tidy(() => tf.sum(tf.slice(policy.logProbs([c]), [0, a], [1, 1]))) as tf.Scalar,
         vars,
       );
-      data.set(flattenGradient(policy, grads), (s * V + a) * columns);
-      tf.dispose([value, ...Object.values(grads)]);
+      try {
+        data.set(await flattenGradient(policy, grads), (s * V + a) * columns);
+      } finally {
+        tf.dispose([value, ...Object.values(grads)]);
+      }
     }
-  });
+  }
   return { rows, columns, data, gram: gramMatrix(data, rows, columns) };
 }
 

@@ -46,7 +46,7 @@ export interface SequencePolicy {
  *
  * @param policy The policy whose variables define the order.
  * @param grads Gradients keyed by variable name.
- * @returns `[parameterCount]` gradient.
+ * @returns `[parameterCount]` gradient (read with `await data()`, so it works on every backend).
  *
  * @example
  * ```ts
@@ -57,19 +57,19 @@ export interface SequencePolicy {
  * const v = tf.variable(tf.tensor1d([1, 2]));
  * const policy = { variables: [v], parameterCount: 2 } as unknown as SequencePolicy;
  * const grads = { [v.name]: tf.tensor1d([3, 4]) };
- * assertEquals(Array.from(flattenGradient(policy, grads)), [3, 4]);
+ * assertEquals(Array.from(await flattenGradient(policy, grads)), [3, 4]);
  * tf.dispose([v, grads[v.name]]);
  * ```
  */
-export function flattenGradient(
+export async function flattenGradient(
   policy: SequencePolicy,
   grads: Readonly<Record<string, tf.Tensor>>,
-): Float64Array {
+): Promise<Float64Array> {
   const out = new Float64Array(policy.parameterCount);
   let offset = 0;
   for (const v of policy.variables) {
     const g = grads[v.name];
-    if (g !== undefined) out.set(g.dataSync(), offset);
+    if (g !== undefined) out.set(await g.data(), offset);
     offset += v.size;
   }
   return out;

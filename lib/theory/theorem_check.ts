@@ -130,8 +130,8 @@ export async function runTheoremCheck(options: TheoremCheckOptions): Promise<The
   checkInteger(context, "groupSize", groupSize, 2);
   const probs = await tokenProbabilities(policy, space);
   const values = exactValues(space, probs, rewards);
-  const exact = exactGradient(policy, space, rewards);
-  const jacobian = scoreJacobian(policy, space);
+  const exact = await exactGradient(policy, space, rewards);
+  const jacobian = await scoreJacobian(policy, space);
   const norm = euclidean(exact.gradient);
   const problem: EstimationProblem = { space, probs, rewards, values, groupSize };
   const relativeDistance = (g: Float64Array): number => {

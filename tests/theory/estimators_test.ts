@@ -38,8 +38,8 @@ const problem: EstimationProblem = {
   values: exactValues(space, probs, rewards),
   groupSize: 4,
 };
-const { gradient } = exactGradient(policy, space, rewards);
-const jacobian = scoreJacobian(policy, space);
+const { gradient } = await exactGradient(policy, space, rewards);
+const jacobian = await scoreJacobian(policy, space);
 policy.dispose();
 
 function relativeError(g: Float64Array): number {

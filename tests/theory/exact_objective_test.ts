@@ -30,7 +30,7 @@ function referenceObjective(space: ResponseSpace, theta: Float64Array, rewards: 
   return total / space.prompts.length;
 }
 
-Deno.test("exactObjective and exactGradient match a float64 reference and finite differences", () => {
+Deno.test("exactObjective and exactGradient match a float64 reference and finite differences", async () => {
   const space = enumerateResponses({
     vocabSize: 3,
     eosToken: 2,
@@ -44,7 +44,7 @@ Deno.test("exactObjective and exactGradient match a float64 reference and finite
   const j = exactObjective(policy, space, rewards);
   assertAlmostEquals(j.dataSync()[0], referenceObjective(space, theta, rewards), 1e-6);
   j.dispose();
-  const { value, gradient } = exactGradient(policy, space, rewards);
+  const { value, gradient } = await exactGradient(policy, space, rewards);
   assertEquals(tf.memory().numTensors, before);
   assertAlmostEquals(value, referenceObjective(space, theta, rewards), 1e-6);
   assertEquals(gradient.length, theta.length);

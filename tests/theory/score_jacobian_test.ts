@@ -13,7 +13,7 @@ Deno.test("scoreJacobian of a tabular policy is e_a − π(·|s) in block s, and
   const policy = createTabularPolicy({ vocabSize: 3, contexts: space.contexts, seed: 4 });
   const probs = await tokenProbabilities(policy, space);
   const before = tf.memory().numTensors;
-  const jac = scoreJacobian(policy, space);
+  const jac = await scoreJacobian(policy, space);
   assertEquals(tf.memory().numTensors, before);
   const V = 3, P = 9;
   assertEquals([jac.rows, jac.columns], [9, 9]);

@@ -50,8 +50,8 @@ Deno.test("Theorem 1 holds for the transformer policy: closed-form ZRA γ = 1 me
   const policy = transformerSequencePolicy(model, { padToken: 3 });
   const rewards = drawTokenRewards(space, { seed: 5, gamma: 0.9 });
   const probs = await tokenProbabilities(policy, space);
-  const { gradient } = exactGradient(policy, space, rewards);
-  const jac = scoreJacobian(policy, space);
+  const { gradient } = await exactGradient(policy, space, rewards);
+  const jac = await scoreJacobian(policy, space);
   const problem = {
     space,
     probs,

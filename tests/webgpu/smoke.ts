@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
-import { smokeForward, smokeSampling, smokeTrain } from "./smoke_cases.ts";
+import { smokeForward, smokeSampling, smokeTheory, smokeTrain } from "./smoke_cases.ts";
 
 const info = await initBackend();
 const log = (message: string) => console.error(`[smoke ${info.backend}] ${message}`);
@@ -20,6 +20,8 @@ log(`logits and gradients (${seconds()} s)`);
 const sampling = await smokeSampling();
 log(`sample, greedy, tokenLogProbs (${seconds()} s)`);
 const training = await smokeTrain((name) => log(`${name} 2 steps + checkpoint (${seconds()} s)`));
+const theory = await smokeTheory();
+log(`theory lab on the transformer adapter (${seconds()} s)`);
 console.log(
   `SMOKE ${
     JSON.stringify({
@@ -28,6 +30,7 @@ console.log(
       forward,
       sampling,
       training,
+      theory,
     })
   }`,
 );

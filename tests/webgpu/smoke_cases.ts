@@ -15,6 +15,12 @@ import type { Rollout } from "../../lib/sample/rollout.ts";
 import { ALGORITHM_NAMES, train } from "../../lib/algorithms/train.ts";
 import { defaultPolicyConfig } from "../../lib/tasks/default_policy_config.ts";
 import { addition } from "../../lib/tasks/addition.ts";
+import { enumerateResponses } from "../../lib/theory/enumerate_responses.ts";
+import { drawTokenRewards } from "../../lib/theory/token_rewards.ts";
+import { transformerSequencePolicy } from "../../lib/theory/transformer_policy.ts";
+import { leaveOneOutEstimator, prefixValueEstimator } from "../../lib/theory/estimators.ts";
+import { asShippedEstimators } from "../../lib/theory/as_shipped.ts";
+import { runTheoremCheck } from "../../lib/theory/theorem_check.ts";
 
 /** A tiny policy: vocabulary 13, width 16, 2 layers, 2 heads. */
 export const SMOKE_CONFIG: PolicyConfig = {
@@ -198,4 +204,64 @@ export async function smokeTrain(
     }
   }
   return out;
+}
+
+/** What the theory lab computes on the transformer adapter. */
+export interface TheoryResult {
+  objective: number;
+  gradientNorm: number;
+  scoreFunctionCheck: number;
+  /** Per estimator: relative bias and its standard error (both finite on every backend). */
+  estimators: { name: string; relativeBias: number; standardError: number }[];
+}
+
+/**
+ * The theory lab on the transformer adapter over a tiny enumerated space: exact objective and
+ * gradient, and a few estimators (one a recipe as shipped) with 20 estimates each.
+ */
+export async function smokeTheory(): Promise<TheoryResult> {
+  const model = createPolicy({
+    vocabSize: 4,
+    dModel: 8,
+    layers: 1,
+    heads: 1,
+    maxLength: 4,
+    seed: 2,
+  });
+  const policy = transformerSequencePolicy(model, { padToken: 3 });
+  const space = enumerateResponses({
+    vocabSize: 4,
+    eosToken: 3,
+    maxTokens: 2,
+    prompts: [[0], [1]],
+  });
+  const rewards = drawTokenRewards(space, { seed: 5 });
+  try {
+    const result = await runTheoremCheck({
+      policy,
+      space,
+      rewards,
+      estimators: [
+        leaveOneOutEstimator(),
+        prefixValueEstimator({ continuations: 2 }),
+        ...asShippedEstimators(space.maxTokens).filter((e) => e.name === "rloo-as-shipped"),
+      ],
+      estimates: 20,
+      groupSize: 2,
+      seed: 9,
+    });
+    return {
+      objective: result.objective,
+      gradientNorm: result.gradientNorm,
+      scoreFunctionCheck: result.scoreFunctionCheck,
+      estimators: result.estimators.map((e) => ({
+        name: e.name,
+        relativeBias: e.relativeBias,
+        standardError: e.standardError,
+      })),
+    };
+  } finally {
+    policy.dispose();
+    model.dispose();
+  }
 }

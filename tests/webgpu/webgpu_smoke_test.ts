@@ -18,6 +18,8 @@ import {
   type SamplingResult,
   SMOKE_CONFIG,
   smokeForward,
+  smokeTheory,
+  type TheoryResult,
   type TrainResultSummary,
 } from "./smoke_cases.ts";
 import { ALGORITHM_NAMES } from "../../lib/algorithms/train.ts";
@@ -30,6 +32,7 @@ interface SmokeOutput {
   forward: ForwardResult;
   sampling: SamplingResult;
   training: Record<string, TrainResultSummary>;
+  theory: TheoryResult;
 }
 
 async function runSmoke(): Promise<SmokeOutput | string> {
@@ -45,7 +48,7 @@ async function runSmoke(): Promise<SmokeOutput | string> {
   throw new Error(`The webgpu smoke run failed (exit ${out.code}):\n${stdout}\n${stderr}`);
 }
 
-Deno.test("webgpu (software adapter): forward, gradients, sampling, every recipe and a checkpoint", async (t) => {
+Deno.test("webgpu (software adapter): forward, gradients, sampling, every recipe, a checkpoint, the theory lab", async (t) => {
   const smoke = await runSmoke();
   if (typeof smoke === "string") {
     console.warn(`webgpu smoke test skipped: ${smoke}`);
@@ -96,4 +99,24 @@ Deno.test("webgpu (software adapter): forward, gradients, sampling, every recipe
       }
     }
   });
+
+  await t.step(
+    "the theory lab on the transformer adapter: exact J and ∇J equal wasm's",
+    async () => {
+      const reference = await smokeTheory();
+      const { theory } = smoke;
+      assertArrayAlmostEquals([theory.objective, theory.gradientNorm], [
+        reference.objective,
+        reference.gradientNorm,
+      ], 1e-4);
+      assert(
+        theory.scoreFunctionCheck < 1e-3,
+        `Theorem 1's form vs autodiff: ${theory.scoreFunctionCheck}`,
+      );
+      assertEquals(theory.estimators.map((e) => e.name), reference.estimators.map((e) => e.name));
+      for (const e of theory.estimators) {
+        assert(Number.isFinite(e.relativeBias) && Number.isFinite(e.standardError), e.name);
+      }
+    },
+  );
 });
