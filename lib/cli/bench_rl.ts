@@ -89,7 +89,13 @@ function blockEos(policy: Policy, eos: number): void {
  * @returns One row per algorithm and β.
  */
 export async function benchRl(
-  options: { steps?: number; warmup?: number; log?: (line: string) => void } = {},
+  options: {
+    steps?: number;
+    warmup?: number;
+    log?: (line: string) => void;
+    /** Keep only the rows this accepts (default: all). `bench:peer` measures GRPO β = 0 alone. */
+    filter?: (algorithm: string, beta: number, typedKernels: boolean) => boolean;
+  } = {},
 ): Promise<RlBenchRow[]> {
   const steps = options.steps ?? 20;
   const warmup = options.warmup ?? 2;
@@ -105,6 +111,7 @@ export async function benchRl(
   for (const [algorithm, extra, betas, typed] of cases) {
     const previousMode = setTypedKernels(typed ? "auto" : "off");
     for (const beta of betas) {
+      if (options.filter !== undefined && !options.filter(algorithm.name, beta, typed)) continue;
       const config = resolveConfig(algorithm, {
         ...extra,
         promptsPerStep: 2,
