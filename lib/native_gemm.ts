@@ -67,6 +67,7 @@ const NO_TRANS = 111;
 const TRANS = 112;
 
 let sgemm: Sgemm | undefined;
+let setThreads: ((n: number) => void) | undefined;
 let loaded: NativeGemmStatus | undefined;
 let enabled = false;
 let stockKernel: tf.KernelConfig | undefined;
@@ -87,6 +88,10 @@ export function loadNativeGemm(
   options: { library?: string; threads?: number } = {},
 ): NativeGemmStatus {
   if (loaded?.active && (options.library === undefined || options.library === loaded.library)) {
+    if (options.threads !== undefined && setThreads !== undefined) {
+      setThreads(options.threads);
+      loaded = { ...loaded, threads: options.threads };
+    }
     setNativeGemm(true);
     return loaded;
   }
@@ -117,7 +122,8 @@ export function loadNativeGemm(
       const control = Deno.dlopen(library, {
         openblas_set_num_threads: { parameters: ["i32"], result: "void" },
       });
-      control.symbols.openblas_set_num_threads(threads);
+      setThreads = (n: number) => control.symbols.openblas_set_num_threads(n);
+      setThreads(threads);
       threadsSet = threads;
     } catch {
       // Not OpenBLAS (or an old one): the library's own default thread count applies.

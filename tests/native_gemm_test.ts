@@ -7,6 +7,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { loadNativeGemm, nativeGemmActive, setNativeGemm } from "../lib/native_gemm.ts";
+import { createPolicy } from "../lib/policy/transformer.ts";
 
 await initBackend({ backend: "wasm" });
 const status = loadNativeGemm();
@@ -121,4 +122,42 @@ Deno.test("initBackend: TREPO_BLAS forced without --allow-ffi refuses; auto fall
   assertStringIncludes(text, "--allow-ffi is missing");
   assertStringIncludes(text, "fell back to the plain wasm matmul");
   assertStringIncludes(text, "refused: Cannot use the native GEMM");
+});
+
+Deno.test({
+  name: "native GEMM: a tiny GPT's loss gradients equal the wasm path's",
+  ignore: !status.active,
+  fn: async () => {
+    const policy = createPolicy({
+      vocabSize: 11,
+      dModel: 16,
+      layers: 2,
+      heads: 2,
+      maxLength: 8,
+      seed: 4,
+    });
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 3 * 8 }, (_, i) => (i * 7) % 11),
+      [3, 8],
+      "int32",
+    );
+    const gradients = async (): Promise<Float32Array[]> => {
+      const { value, grads } = tf.variableGrads(() =>
+        tf.tidy(() => tf.mean(tf.square(policy.logits(ids as tf.Tensor2D))) as tf.Scalar)
+      );
+      const names = Object.keys(grads).sort();
+      const out = await Promise.all(names.map((n) => grads[n].data() as Promise<Float32Array>));
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    setNativeGemm(false);
+    const reference = await gradients();
+    setNativeGemm(true);
+    const native = await gradients();
+    setNativeGemm(false);
+    assertEquals(native.length, reference.length);
+    native.forEach((g, i) => close(g, reference[i], `gradient ${i}`));
+    ids.dispose();
+    policy.dispose();
+  },
 });

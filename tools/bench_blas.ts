@@ -41,11 +41,6 @@ async function main(): Promise<void> {
       else {
         const status = loadNativeGemm({ threads });
         if (!status.active) throw new Error(`Cannot measure the native GEMM: ${status.reason}`);
-        // A second load only re-enables it: set the thread count through a fresh handle.
-        const lib = Deno.dlopen(status.library!, {
-          openblas_set_num_threads: { parameters: ["i32"], result: "void" },
-        });
-        lib.symbols.openblas_set_num_threads(threads);
       }
       const peak = await matmulPeakGflops(512, 10);
       put(variant, "matmul512_gflops", peak.wall);

@@ -13,6 +13,7 @@
 import { type BackendName, initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
 import { benchRl } from "./bench_rl.ts";
+import { loadNativeGemm, setNativeGemm } from "../native_gemm.ts";
 
 /** What the Python probe found. */
 export interface PeerPythonCheck {
@@ -135,6 +136,12 @@ async function main(): Promise<void> {
     steps: { value: true, default: "10", help: "timed steps per implementation and round" },
     warmup: { value: true, default: "2", help: "untimed steps first" },
     "peer-threads": { value: true, default: "2,1", help: "torch thread counts to measure" },
+    blas: {
+      value: true,
+      default: "auto",
+      help: "also time trepo with the native GEMM (auto: when OpenBLAS loads; off)",
+    },
+    "blas-threads": { value: true, default: "1", help: "OpenBLAS threads for that row" },
     python: { value: true, default: "$TREPO_PYTHON, else python3", help: "the interpreter" },
     out: { value: true, default: "results/bench_peer.json", help: "where the JSON goes" },
   }, "Usage: deno task bench:peer [options]\n\ntrepo's GRPO step against TRL and lean PyTorch.");
@@ -152,6 +159,14 @@ async function main(): Promise<void> {
   const warmup = Number(flags.warmup ?? "2");
   const threads = (flags["peer-threads"] ?? "2,1").split(",").map(Number);
   const out = flags.out ?? "results/bench_peer.json";
+  const blasThreads = Number(flags["blas-threads"] ?? "1");
+  let blas: string | undefined;
+  if ((flags.blas ?? "auto") !== "off" && backend.backend === "wasm") {
+    const status = loadNativeGemm({ threads: blasThreads });
+    setNativeGemm(false);
+    if (status.active) blas = status.library;
+    else console.warn(`bench:peer: no native-GEMM row: ${status.reason}`);
+  }
   const perRound: Record<string, number[]> = {};
   const record = (name: string, ms: number) => (perRound[name] ??= []).push(ms);
   let versions: Omit<PeerRun, "impls" | "threads"> | undefined;
@@ -164,6 +179,21 @@ async function main(): Promise<void> {
     });
     record("trepo", row.step_ms);
     console.log(`round ${round + 1}: trepo ${row.step_ms.toFixed(1)} ms`);
+    if (blas !== undefined) {
+      setNativeGemm(true);
+      const [native] = await benchRl({
+        steps,
+        warmup,
+        filter: (algorithm, beta, typed) => algorithm === "grpo" && beta === 0 && typed,
+      });
+      setNativeGemm(false);
+      record("trepo_openblas", native.step_ms);
+      console.log(
+        `round ${round + 1}: trepo + OpenBLAS (${blasThreads} threads) ${
+          native.step_ms.toFixed(1)
+        } ms`,
+      );
+    }
     for (const t of threads) {
       const peers = await runPeers(check.python, t, steps, warmup);
       versions = { torch: peers.torch, transformers: peers.transformers, trl: peers.trl };
@@ -182,6 +212,10 @@ async function main(): Promise<void> {
     trepo_over_trl: medians.trepo / best("trl"),
     trepo_over_lean_torch: medians.trepo / best("lean"),
   };
+  if (blas !== undefined) {
+    ratios.trepo_openblas_over_trl = medians.trepo_openblas / best("trl");
+    ratios.trepo_openblas_over_lean_torch = medians.trepo_openblas / best("lean");
+  }
   for (const t of threads) {
     ratios[`trepo_over_trl_${t}t`] = medians.trepo / medians[`trl_${t}t`];
     ratios[`trepo_over_lean_torch_${t}t`] = medians.trepo / medians[`lean_${t}t`];
@@ -197,6 +231,9 @@ async function main(): Promise<void> {
         backend: backend.backend,
         peers: versions,
         peer_threads: threads,
+        trepo_openblas: blas === undefined
+          ? null
+          : { library: blas, threads: blasThreads, note: 'initBackend({ blas: "openblas" })' },
         rounds,
         steps,
         warmup,
