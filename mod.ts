@@ -38,6 +38,7 @@ export {
   type NativeGemmStatus,
   setNativeGemm,
 } from "./lib/native_gemm.ts";
+export { fusedAdam, FusedAdamOptimizer, setSimdAdam } from "./lib/policy/fused_adam.ts";
 export { Random, type RandomState } from "./lib/random.ts";
 export { policyGradientLoss, type PolicyGradientLossInputs } from "./lib/loss/policy_gradient.ts";
 export {
