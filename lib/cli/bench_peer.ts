@@ -2,8 +2,9 @@
  * `deno task bench:peer [--rounds 3] [--steps 10] [--warmup 2] [--peer-threads 2,1] [--out results/bench_peer.json]`:
  * trepo's GRPO step (β = 0, the `bench:rl` workload) against the same step in TRL's `GRPOTrainer`
  * and in a lean hand-written PyTorch loop (`tools/bench_peer.py`), one after the other, for several
- * alternating rounds. Writes each median (the median of the per-round medians) and the ratios
- * trepo / TRL and trepo / lean PyTorch.
+ * alternating rounds. When OpenBLAS loads, trepo is also timed with the native GEMM
+ * (`lib/native_gemm.ts`, `--blas-threads`, default 1). Writes each median (the median of the
+ * per-round medians) and the ratios trepo / TRL and trepo / lean PyTorch.
  *
  * The peers need Python with torch, transformers, trl, datasets and tokenizers; when any is missing
  * the command says which and how to install them, and exits with status 1.
