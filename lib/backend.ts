@@ -190,6 +190,7 @@ async function initWasm(warn: (message: string) => void): Promise<BackendInfo> {
   try {
     if (await selectBackend("wasm")) {
       installPlainMatMulGradient();
+      setSharedIdentity(true);
       return { requested: "wasm", backend: "wasm" };
     }
     reason = "tf.setBackend('wasm') returned false";
@@ -302,4 +303,44 @@ function installPlainMatMulGradient(): void {
       return { a: () => mm(b, g, true, true), b: () => mm(g, a, true, true) };
     },
   });
+}
+
+let stockIdentity: tf.KernelConfig | undefined;
+let sharedIdentity = false;
+
+/**
+ * Make tfjs-wasm's `Identity` kernel share its input's buffer (reference-counted, as its `Reshape`
+ * already does) instead of copying it. tfjs clones every tensor it saves for the backward pass
+ * through `Identity`, so on wasm each saved activation was a full copy (≈ 100 copies, ≈ 9 ms of a
+ * `bench:rl` GRPO step). Safe because tfjs tensors are immutable (a variable's `assign` swaps its
+ * buffer, it never writes into it); code that writes into a buffer in place (the fused Adam's
+ * moments) does so only when the backend's reference count says the buffer is its alone.
+ *
+ * @param on Whether `Identity` shares (true, installed by `initBackend` on wasm) or copies.
+ * @returns Whether it shared before.
+ */
+export function setSharedIdentity(on: boolean): boolean {
+  const previous = sharedIdentity;
+  if (on === sharedIdentity) return previous;
+  stockIdentity ??= tf.getKernel("Identity", "wasm");
+  if (stockIdentity === undefined) return previous;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel(
+    on
+      ? {
+        kernelName: "Identity",
+        backendName: "wasm",
+        kernelFunc: (args) => {
+          const x = (args.inputs as { x: tf.TensorInfo }).x;
+          if (x.dtype === "string") {
+            return (stockIdentity!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
+          }
+          (args.backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
+          return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+        },
+      }
+      : stockIdentity,
+  );
+  sharedIdentity = on;
+  return previous;
 }
