@@ -29,6 +29,16 @@ export {
   initBackend,
   type InitBackendOptions,
 } from "./lib/backend.ts";
+export {
+  BLAS_LIBRARIES,
+  BLAS_MODES,
+  type BlasMode,
+  loadNativeGemm,
+  nativeGemmActive,
+  type NativeGemmStatus,
+  setNativeGemm,
+} from "./lib/native_gemm.ts";
+export { fusedAdam, FusedAdamOptimizer, setSimdAdam } from "./lib/policy/fused_adam.ts";
 export { Random, type RandomState } from "./lib/random.ts";
 export { policyGradientLoss, type PolicyGradientLossInputs } from "./lib/loss/policy_gradient.ts";
 export {

@@ -9,6 +9,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
+import {
+  BLAS_MODES,
+  type BlasMode,
+  loadNativeGemm,
+  nativeGemmActive,
+  type NativeGemmStatus,
+} from "./native_gemm.ts";
 
 export { isDeviceBackend } from "./validate.ts";
 
@@ -40,6 +47,17 @@ export interface InitBackendOptions {
   allowSoftwareAdapter?: boolean;
   /** Where the fallback warning goes (default `console.warn`). */
   warn?: (message: string) => void;
+  /**
+   * Native GEMM for the wasm backend's matmuls (OpenBLAS `cblas_sgemm` through Deno FFI, on the
+   * wasm heap): `"off"` (default), `"auto"` (use it when it loads, else one warning and plain
+   * wasm), `"openblas"` (refuse to start without it). Defaults to `TREPO_BLAS` when readable.
+   * Needs `--allow-ffi`.
+   */
+  blas?: BlasMode;
+  /** The BLAS library to load instead of the usual names. Defaults to `TREPO_BLAS_LIBRARY`. */
+  blasLibrary?: string;
+  /** BLAS threads (default 1, or `TREPO_BLAS_THREADS`). */
+  blasThreads?: number;
 }
 
 /** What {@linkcode initBackend} selected. */
@@ -50,6 +68,8 @@ export interface BackendInfo {
   backend: string;
   /** Why the requested backend was replaced, when it was. */
   fallbackReason?: string;
+  /** The native GEMM's state, when one was asked for. */
+  blas?: NativeGemmStatus;
 }
 
 /** The exact npm versions of the optional native bindings (all of tfjs is pinned to one version). */
@@ -96,9 +116,40 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     );
   }
   const warn = options.warn ?? ((message: string) => console.warn(message));
+  const blas = options.blas ?? (readEnvironment("TREPO_BLAS") as BlasMode | undefined) ?? "off";
+  if (!BLAS_MODES.includes(blas)) {
+    throw new RangeError(
+      `Cannot initialise the backend: unknown blas mode "${blas}", expected one of ${
+        BLAS_MODES.join(", ")
+      }`,
+    );
+  }
+  if (blas === "openblas" && requested !== "wasm") {
+    throw new RangeError(
+      `Cannot use the native GEMM: it serves the wasm backend only, got backend "${requested}"`,
+    );
+  }
   switch (requested) {
-    case "wasm":
-      return await initWasm(warn);
+    case "wasm": {
+      const info = await initWasm(warn);
+      if (blas === "off" || info.backend !== "wasm") return info;
+      const threads = options.blasThreads ?? Number(readEnvironment("TREPO_BLAS_THREADS") ?? 1);
+      const status = loadNativeGemm({
+        library: options.blasLibrary ?? readEnvironment("TREPO_BLAS_LIBRARY"),
+        threads,
+      });
+      if (!status.active && blas === "openblas") {
+        throw new Error(
+          `Cannot use the native GEMM: ${status.reason}. Refusing to run without it because blas "openblas" was asked for; use blas "auto" (TREPO_BLAS=auto) to fall back to plain wasm`,
+        );
+      }
+      if (!status.active) {
+        warn(
+          `trepo: native GEMM unavailable: ${status.reason}; fell back to the plain wasm matmul`,
+        );
+      }
+      return { ...info, blas: status };
+    }
     case "cpu":
       await selectBackend("cpu");
       return { requested, backend: tf.getBackend() };
@@ -139,6 +190,7 @@ async function initWasm(warn: (message: string) => void): Promise<BackendInfo> {
   try {
     if (await selectBackend("wasm")) {
       installPlainMatMulGradient();
+      setSharedIdentity(true);
       return { requested: "wasm", backend: "wasm" };
     }
     reason = "tf.setBackend('wasm') returned false";
@@ -229,7 +281,7 @@ function installPlainMatMulGradient(): void {
     return tf.transpose(x, perm);
   };
   const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean): tf.Tensor =>
-    tf.getBackend() === "wasm"
+    tf.getBackend() === "wasm" && !nativeGemmActive()
       ? tf.matMul(tx ? swap(x) : x, ty ? swap(y) : y)
       : tf.matMul(x, y, tx, ty);
   tf.registerGradient({
@@ -251,4 +303,44 @@ function installPlainMatMulGradient(): void {
       return { a: () => mm(b, g, true, true), b: () => mm(g, a, true, true) };
     },
   });
+}
+
+let stockIdentity: tf.KernelConfig | undefined;
+let sharedIdentity = false;
+
+/**
+ * Make tfjs-wasm's `Identity` kernel share its input's buffer (reference-counted, as its `Reshape`
+ * already does) instead of copying it. tfjs clones every tensor it saves for the backward pass
+ * through `Identity`, so on wasm each saved activation was a full copy (≈ 100 copies, ≈ 9 ms of a
+ * `bench:rl` GRPO step). Safe because tfjs tensors are immutable (a variable's `assign` swaps its
+ * buffer, it never writes into it); code that writes into a buffer in place (the fused Adam's
+ * moments) does so only when the backend's reference count says the buffer is its alone.
+ *
+ * @param on Whether `Identity` shares (true, installed by `initBackend` on wasm) or copies.
+ * @returns Whether it shared before.
+ */
+export function setSharedIdentity(on: boolean): boolean {
+  const previous = sharedIdentity;
+  if (on === sharedIdentity) return previous;
+  stockIdentity ??= tf.getKernel("Identity", "wasm");
+  if (stockIdentity === undefined) return previous;
+  tf.unregisterKernel("Identity", "wasm");
+  tf.registerKernel(
+    on
+      ? {
+        kernelName: "Identity",
+        backendName: "wasm",
+        kernelFunc: (args) => {
+          const x = (args.inputs as { x: tf.TensorInfo }).x;
+          if (x.dtype === "string") {
+            return (stockIdentity!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
+          }
+          (args.backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
+          return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+        },
+      }
+      : stockIdentity,
+  );
+  sharedIdentity = on;
+  return previous;
 }

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, setSharedIdentity } from "../lib/backend.ts";
 import { Random } from "../lib/random.ts";
+import { createPolicy } from "../lib/policy/transformer.ts";
 import {
   assertArrayAlmostEquals,
   assertEquals,
@@ -160,4 +161,41 @@ Deno.test("webgpu on a software adapter needs TREPO_ALLOW_SOFTWARE_ADAPTER=1", a
   assertStringIncludes(text, "TREPO_ALLOW_SOFTWARE_ADAPTER=1");
   const allowed = await tryWebGpu(["--unstable-webgpu"], { TREPO_ALLOW_SOFTWARE_ADAPTER: "1" });
   assertStringIncludes(allowed, "selected webgpu");
+});
+
+Deno.test("wasm Identity shares buffers: clones outlive their source, gradients are bit-identical to copying", async () => {
+  await initBackend({ backend: "wasm" });
+  const x = tf.tensor1d([1, 2, 3]);
+  const y = tf.clone(x);
+  x.dispose();
+  assertEquals(Array.from(await y.data()), [1, 2, 3]);
+  y.dispose();
+  const policy = createPolicy({
+    vocabSize: 9,
+    dModel: 8,
+    layers: 1,
+    heads: 2,
+    maxLength: 6,
+    seed: 3,
+  });
+  const ids = tf.tensor2d(Int32Array.from({ length: 12 }, (_, i) => (i * 5) % 9), [2, 6], "int32");
+  const gradients = async (): Promise<number[][]> => {
+    const { value, grads } = tf.variableGrads(() =>
+      tf.tidy(() => tf.mean(tf.square(policy.logits(ids as tf.Tensor2D))) as tf.Scalar)
+    );
+    const out = await Promise.all(
+      Object.keys(grads).sort().map(async (k) => Array.from(await grads[k].data())),
+    );
+    tf.dispose([value, ...Object.values(grads)]);
+    return out;
+  };
+  const before = tf.memory().numTensors;
+  const shared = await gradients();
+  const previous = setSharedIdentity(false);
+  const copied = await gradients();
+  setSharedIdentity(previous);
+  assertEquals(shared, copied);
+  assertEquals(tf.memory().numTensors, before);
+  ids.dispose();
+  policy.dispose();
 });

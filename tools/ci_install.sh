@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what a clean Debian machine lacks for trepo's report tooling: headless Chromium (figure
 # images, the JupyterLab browser check), Jupyter + nbclient (headless notebook runs), plotly for
-# Python (JupyterLab's renderer for plotly outputs), Mesa's EGL/GL (the WebGPU software adapter). Idempotent: each step runs only when its
+# Python (JupyterLab's renderer for plotly outputs), Mesa's EGL/GL (the WebGPU software adapter), OpenBLAS (the opt-in native GEMM). Idempotent: each step runs only when its
 # tool is missing, so a second run takes about a second.
 #
 #   bash tools/ci_install.sh            # everything
@@ -104,7 +104,18 @@ else
   apt_install "${mesa_missing[@]}"
 fi
 
-# 5. npm packages for Deno (plotly.js-dist-min, playwright-core, tfjs): prefetch so the Jupyter
+# 5. OpenBLAS (pthread build): the opt-in native GEMM (TREPO_BLAS=openblas, lib/native_gemm.ts)
+#    and its equality test, which skips without it.
+if dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
+  log "openblas (native GEMM): present (libopenblas0-pthread)"
+elif [ "${TREPO_SKIP_APT:-0}" = 1 ] || ! command -v apt-get >/dev/null 2>&1; then
+  log "openblas (native GEMM): missing, apt skipped (the native GEMM test will skip)"
+else
+  log "openblas (native GEMM): installing libopenblas0-pthread with apt-get"
+  apt_install libopenblas0-pthread
+fi
+
+# 6. npm packages for Deno (plotly.js-dist-min, playwright-core, tfjs): prefetch so the Jupyter
 #    kernel never fetches them itself.
 if command -v deno >/dev/null 2>&1; then
   (cd "$(dirname "$0")/.." && deno install >/dev/null 2>&1) && log "deno install: done" ||

@@ -10,6 +10,7 @@ import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
 import { createValueModel, type ValueModel } from "../policy/value_model.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
+import { fusedAdam } from "../policy/fused_adam.ts";
 import type { Task } from "../tasks/task.ts";
 import { taskByName } from "../tasks/task_by_name.ts";
 import type { RewardFn } from "../score/score.ts";
@@ -646,7 +647,7 @@ interface SavedState {
 
 /** Adam as every recipe uses it (β₁ 0.9, β₂ 0.999, ε 1e-8: Kingma & Ba, PyTorch defaults). */
 function adam(learningRate: number): tf.Optimizer {
-  return tf.train.adam(learningRate, 0.9, 0.999, 1e-8);
+  return fusedAdam(learningRate, 0.9, 0.999, 1e-8);
 }
 
 /** Adam's running bias-correction powers β₁ᵗ⁺¹, β₂ᵗ⁺¹ (float32, as the optimizer holds them). */

@@ -16,7 +16,8 @@ import { Random } from "../random.ts";
 import { createPolicy, type Policy, type PolicyConfig } from "../policy/transformer.ts";
 import { sample } from "../sample/sample.ts";
 import { disposeRollout } from "../sample/rollout.ts";
-import { setTypedKernels } from "../policy/causal_attention.ts";
+import { setTypedKernels, useTypedKernels } from "../policy/causal_attention.ts";
+import { fusedAdam } from "../policy/fused_adam.ts";
 
 /** The benchmark's results (the content of `results/bench.json`). */
 export interface BenchResult {
@@ -164,7 +165,8 @@ export async function timeTrainSteps(
       "float32",
     )
   );
-  const optimizer = tf.train.adam(1e-3);
+  // The fused Adam update is one of the typed-array kernels: off with them ("tfjs ops" rows).
+  const optimizer = useTypedKernels() ? fusedAdam(1e-3) : tf.train.adam(1e-3);
   const times: number[] = [];
   const cpuTimes: number[] = [];
   for (let i = 0; i < steps + 1; i++) {

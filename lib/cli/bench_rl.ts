@@ -25,6 +25,7 @@ import { grpo } from "../algorithms/grpo.ts";
 import { rloo } from "../algorithms/rloo.ts";
 import { trepo } from "../algorithms/trepo.ts";
 import { setTypedKernels } from "../policy/causal_attention.ts";
+import { fusedAdam } from "../policy/fused_adam.ts";
 import process from "node:process";
 
 /** One measured configuration. */
@@ -89,7 +90,13 @@ function blockEos(policy: Policy, eos: number): void {
  * @returns One row per algorithm and β.
  */
 export async function benchRl(
-  options: { steps?: number; warmup?: number; log?: (line: string) => void } = {},
+  options: {
+    steps?: number;
+    warmup?: number;
+    log?: (line: string) => void;
+    /** Keep only the rows this accepts (default: all). `bench:peer` measures GRPO β = 0 alone. */
+    filter?: (algorithm: string, beta: number, typedKernels: boolean) => boolean;
+  } = {},
 ): Promise<RlBenchRow[]> {
   const steps = options.steps ?? 20;
   const warmup = options.warmup ?? 2;
@@ -105,6 +112,7 @@ export async function benchRl(
   for (const [algorithm, extra, betas, typed] of cases) {
     const previousMode = setTypedKernels(typed ? "auto" : "off");
     for (const beta of betas) {
+      if (options.filter !== undefined && !options.filter(algorithm.name, beta, typed)) continue;
       const config = resolveConfig(algorithm, {
         ...extra,
         promptsPerStep: 2,
@@ -123,7 +131,8 @@ export async function benchRl(
       });
       blockEos(policy, tokenizer.eos);
       const reference = beta > 0 ? freezePolicy(policy) : undefined;
-      const optimizer = tf.train.adam(config.learningRate);
+      // The fused Adam update counts as a typed-array kernel: off in the "tfjs ops" row.
+      const optimizer = typed ? fusedAdam(config.learningRate) : tf.train.adam(config.learningRate);
       const rng = new Random(2);
       const promptRng = new Random(3);
       const target = chars[0];

@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { PolicyConfig } from "./transformer.ts";
 import { causalAttention, useTypedKernels } from "./causal_attention.ts";
+import { nativeGemmActive } from "../native_gemm.ts";
 
 /** Additive attention bias for masked keys (finite, so a fully masked row stays finite). */
 export const MASKED = -1e9;
@@ -80,7 +81,9 @@ function columnSums(x: tf.Tensor2D): tf.Tensor2D {
 
 /** A matmul whose transposes are explicit on wasm (only flag-free 2-D matmuls reach XNNPACK). */
 function mm(a: tf.Tensor2D, b: tf.Tensor2D, transposeA: boolean, transposeB: boolean): tf.Tensor2D {
-  if (tf.getBackend() !== "wasm") return tf.matMul(a, b, transposeA, transposeB);
+  if (tf.getBackend() !== "wasm" || nativeGemmActive()) {
+    return tf.matMul(a, b, transposeA, transposeB);
+  }
   return tf.matMul(transposeA ? tf.transpose(a) : a, transposeB ? tf.transpose(b) : b);
 }
 
