@@ -181,7 +181,7 @@ Deno.test("compare: quick defaults, explicit flags win", () => {
     ],
     [true, 1, 2, 2, 20],
   );
-  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 25, 3e-4]);
+  assertEquals([full.creditSeeds, full.creditSteps, full.creditLearningRate], [3, 40, 3e-4]);
   assertEquals([full.creditAlphabet, full.creditLength, full.creditTaskSeed], ["abcd", 16, 1]);
   assertEquals([full.creditSftSteps, full.creditSftTarget, quick.creditSftTarget], [
     600,
