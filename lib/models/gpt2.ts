@@ -16,7 +16,7 @@ import {
   weight,
 } from "../policy/layers.ts";
 import { dense } from "./dense.ts";
-import { causalBias, groupedQueryAttention } from "./grouped_query_attention.ts";
+import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
 import { configInt, configNumber, type HfConfig, type ModelFamily } from "./hf_config.ts";
 
 const PREFIX = "transformer.";
@@ -89,22 +89,13 @@ export function gpt2Family(config: HfConfig): ModelFamily {
       const a = layerNorm(x, w(p + "ln_1.weight"), w(p + "ln_1.bias"), eps);
       const qkv = conv1d(a, w(p + "attn.c_attn.weight"), w(p + "attn.c_attn.bias"));
       const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
-      let kAll = tf.reshape(k, [batch, length, d]) as tf.Tensor3D;
-      let vAll = tf.reshape(v, [batch, length, d]) as tf.Tensor3D;
-      if (past !== undefined) {
-        kAll = tf.concat([past.keys[l], kAll], 1);
-        vAll = tf.concat([past.values[l], vAll], 1);
-      }
-      keys.push(kAll);
-      values.push(vAll);
-      const s = kAll.shape[1];
-      const att = groupedQueryAttention(
-        tf.reshape(q, [batch, length, h, dh]),
-        tf.reshape(kAll, [batch, s, h, dh]),
-        tf.reshape(vAll, [batch, s, h, dh]),
-        bias,
-        1 / Math.sqrt(dh),
-      );
+      const att = cachedAttention(q, k, v, { past, layer: l, keys, values }, {
+        batch,
+        length,
+        heads: h,
+        kvHeads: h,
+        headDim: dh,
+      }, bias);
       x = tf.add(x, conv1d(att, w(p + "attn.c_proj.weight"), w(p + "attn.c_proj.bias")));
       const m = layerNorm(x, w(p + "ln_2.weight"), w(p + "ln_2.bias"), eps);
       const hid = gelu(conv1d(m, w(p + "mlp.c_fc.weight"), w(p + "mlp.c_fc.bias")));

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { MASKED } from "../policy/layers.ts";
+import { type KeyValueCache, MASKED } from "../policy/layers.ts";
 
 /**
  * Causal (+ left padding) additive bias `[B or 1, 1, L, L]`: key `j` is masked for query `i`
@@ -69,4 +69,66 @@ export function groupedQueryAttention(
   const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), scale), bias);
   const out = tf.matMul(tf.softmax(scores), vh); // [B, H, Lq, d_h]
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * lq, h * dh]);
+}
+
+/** The shapes {@linkcode cachedAttention} works with. */
+export interface AttentionShape {
+  /** Sequences in the batch, `B`. */
+  batch: number;
+  /** New positions per sequence, `L`. */
+  length: number;
+  /** Query heads `H`. */
+  heads: number;
+  /** Key/value heads `G` (`H` divisible by `G`). */
+  kvHeads: number;
+  /** Head size `d_h`. */
+  headDim: number;
+}
+
+/**
+ * One layer's attention with a key/value cache: append this step's keys and values to the
+ * layer's cached ones (`past`, when decoding), push the result onto `keys` / `values` (the next
+ * cache), then {@linkcode groupedQueryAttention} at scale `1/√d_h`.
+ *
+ * Used by every pretrained family (GPT-2 with `G = H`, and the RoPE decoders).
+ *
+ * @param q Queries `[B·L, H·d_h]` (positions already encoded).
+ * @param k Keys `[B·L, G·d_h]` (positions already encoded).
+ * @param v Values `[B·L, G·d_h]`.
+ * @param cache `past` (the previous step's cache, or `undefined`), the `layer` index, and the
+ *   arrays the new cache is collected in.
+ * @param shape `B`, `L`, `H`, `G`, `d_h`.
+ * @param bias Additive attention bias `[B or 1, 1, L, past + L]`.
+ * @returns The heads concatenated, `[B·L, H·d_h]`.
+ */
+export function cachedAttention(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  cache: {
+    past: KeyValueCache | undefined;
+    layer: number;
+    keys: tf.Tensor3D[];
+    values: tf.Tensor3D[];
+  },
+  shape: AttentionShape,
+  bias: tf.Tensor4D,
+): tf.Tensor2D {
+  const { batch, length, heads: h, kvHeads: g, headDim: dh } = shape;
+  let kAll = tf.reshape(k, [batch, length, g * dh]) as tf.Tensor3D;
+  let vAll = tf.reshape(v, [batch, length, g * dh]) as tf.Tensor3D;
+  if (cache.past !== undefined) {
+    kAll = tf.concat([cache.past.keys[cache.layer], kAll], 1);
+    vAll = tf.concat([cache.past.values[cache.layer], vAll], 1);
+  }
+  cache.keys.push(kAll);
+  cache.values.push(vAll);
+  const s = kAll.shape[1];
+  return groupedQueryAttention(
+    tf.reshape(q, [batch, length, h, dh]),
+    tf.reshape(kAll, [batch, s, g, dh]),
+    tf.reshape(vAll, [batch, s, g, dh]),
+    bias,
+    1 / Math.sqrt(dh),
+  );
 }

@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Architecture } from "../policy/architecture.ts";
 import { embedRows, type KeyValueCache, positionIds, weight } from "../policy/layers.ts";
 import { dense } from "./dense.ts";
-import { causalBias, groupedQueryAttention } from "./grouped_query_attention.ts";
+import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
 import type { HfConfig, ModelFamily } from "./hf_config.ts";
 import { rmsNorm } from "./rms_norm.ts";
 import {
@@ -117,22 +117,13 @@ function blocks(
     }
     const qr = applyRotary(tf.reshape(q, [n, h, dh]), cos, sin);
     const kr = applyRotary(tf.reshape(k, [n, g, dh]), cos, sin);
-    let kAll = tf.reshape(kr, [batch, length, g * dh]) as tf.Tensor3D;
-    let vAll = tf.reshape(v, [batch, length, g * dh]) as tf.Tensor3D;
-    if (past !== undefined) {
-      kAll = tf.concat([past.keys[l], kAll], 1);
-      vAll = tf.concat([past.values[l], vAll], 1);
-    }
-    keys.push(kAll);
-    values.push(vAll);
-    const s = kAll.shape[1];
-    const att = groupedQueryAttention(
-      tf.reshape(qr, [batch, length, h, dh]),
-      tf.reshape(kAll, [batch, s, g, dh]),
-      tf.reshape(vAll, [batch, s, g, dh]),
-      bias,
-      1 / Math.sqrt(dh),
-    );
+    const att = cachedAttention(qr, kr, v, { past, layer: l, keys, values }, {
+      batch,
+      length,
+      heads: h,
+      kvHeads: g,
+      headDim: dh,
+    }, bias);
     x = tf.add(x, dense(att, w(p + "self_attn.o_proj.weight")));
     const m = rmsNorm(x, w(p + "post_attention_layernorm.weight"), eps);
     x = tf.add(
