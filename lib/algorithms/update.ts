@@ -86,12 +86,15 @@ export async function applyUpdate(
   }
   const all = [value, ...Object.values(grads), ...created];
   try {
-    const lossValue = (await value.data())[0];
-    const normTensor = tf.tidy(() =>
-      tf.sqrt(tf.addN(Object.values(filled).map((g) => tf.sum(tf.square(g)))))
+    // The loss and the gradient norm in one read (one host round trip on a GPU backend).
+    const both = tf.tidy(() =>
+      tf.stack([
+        tf.reshape(value, []),
+        tf.sqrt(tf.addN(Object.values(filled).map((g) => tf.sum(tf.square(g))))),
+      ])
     );
-    const gradNorm = (await normTensor.data())[0];
-    normTensor.dispose();
+    const [lossValue, gradNorm] = await both.data();
+    both.dispose();
     const where = `Cannot update ${options.what} at step ${options.step}`;
     if (!Number.isFinite(lossValue)) {
       throw new RangeError(`${where}: the loss is ${lossValue}; the weights were left unchanged`);
