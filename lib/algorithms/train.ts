@@ -8,11 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
-import {
-  createValueModel,
-  pretrainedValueModel,
-  type ValueModel,
-} from "../policy/value_model.ts";
+import { createValueModel, pretrainedValueModel, type ValueModel } from "../policy/value_model.ts";
 import { savePretrained } from "../models/pretrained.ts";
 import type { TextTokenizer } from "../tasks/text_tokenizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";

@@ -359,7 +359,9 @@ async function loadTextRun(model: string, data: string): Promise<{ policy: Polic
     const longest = Math.max(
       ...[...examples.map((e) => e.prompt)].map((q) =>
         tokenizer.encode(
-          tokenizer.applyChatTemplate([{ role: "user", content: q }], { addGenerationPrompt: true }),
+          tokenizer.applyChatTemplate([{ role: "user", content: q }], {
+            addGenerationPrompt: true,
+          }),
         ).length
       ),
     );
