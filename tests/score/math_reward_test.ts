@@ -35,7 +35,7 @@ Deno.test("sameNumber: relative tolerance 1e-6", () => {
   assertEquals(sameNumber(0, 1e-7), true);
 });
 
-Deno.test("correctnessReward and formatReward, hand-computed", async () => {
+Deno.test("correctnessReward and formatReward, hand-computed", () => {
   const correctness = correctnessReward(
     new Map([["q1", "4 * 250 = 1000\n#### 1,000"], ["q2", "no number"]]),
   );
