@@ -401,7 +401,7 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
     throw new TypeError(`Cannot resume training: outDir is required to find the checkpoint`);
   }
   const dir = `${outDir}/${CHECKPOINT}`;
-  if (await exists(`${dir}/model.safetensors`)) {
+  if (await exists(`${dir}/generation_config.json`)) {
     throw new Error(
       `Cannot resume training: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
     );
