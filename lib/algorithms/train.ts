@@ -8,7 +8,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
-import { createValueModel, type ValueModel } from "../policy/value_model.ts";
+import { createValueModel, pretrainedValueModel, type ValueModel } from "../policy/value_model.ts";
+import { savePretrained } from "../models/pretrained.ts";
+import type { TextTokenizer } from "../tasks/text_tokenizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { fusedAdam } from "../policy/fused_adam.ts";
 import type { Task } from "../tasks/task.ts";
@@ -362,8 +364,13 @@ function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run
   const streams = { prompts: root.split(), step: root.split() };
   if (config.beta > 0) held.reference = freezePolicy(policy);
   if (settings.algorithm.usesValueModel) {
-    held.valueModel = createValueModel({ ...policy.config, seed: seed + 1 });
-    copyMatchingWeights(policy.weights, held.valueModel.weights);
+    if (policy.architecture !== undefined) {
+      // A pretrained trunk (copied) with a fresh scalar head.
+      held.valueModel = pretrainedValueModel(policy);
+    } else {
+      held.valueModel = createValueModel({ ...policy.config, seed: seed + 1 });
+      copyMatchingWeights(policy.weights, held.valueModel.weights);
+    }
   }
   const policyOptimizer = held.optimizers.policy = adam(config.learningRate);
   if (held.valueModel !== undefined) {
@@ -394,6 +401,11 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
     throw new TypeError(`Cannot resume training: outDir is required to find the checkpoint`);
   }
   const dir = `${outDir}/${CHECKPOINT}`;
+  if (await exists(`${dir}/generation_config.json`)) {
+    throw new Error(
+      `Cannot resume training: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
+    );
+  }
   if (!(await exists(`${dir}/config.json`))) {
     throw new Error(`Cannot resume training: no checkpoint in ${dir}`);
   }
@@ -521,7 +533,7 @@ async function writeRunFiles(
     await truncateMetrics(`${outDir}/${METRICS}`, run.startStep);
   } else {
     await Deno.writeTextFile(`${outDir}/${METRICS}`, "");
-    if (run.reference !== undefined) {
+    if (run.reference !== undefined && run.policy.architecture === undefined) {
       await saveCheckpoint(`${outDir}/${REFERENCE}`, {
         policy: run.reference,
         tokenizer: settings.task.tokenizer,
@@ -605,6 +617,18 @@ async function saveRunCheckpoint(
   run: Run,
   step: number,
 ): Promise<void> {
+  if (run.policy.architecture !== undefined) {
+    // A pretrained policy is saved in the Hugging Face layout (transformers and vLLM load it);
+    // such a checkpoint cannot be resumed.
+    const tokenizer = (settings.task.tokenizer as Partial<TextTokenizer>).hfTokenizer;
+    if (tokenizer === undefined) {
+      throw new TypeError(
+        `Cannot save the checkpoint: the policy is pretrained but task "${settings.task.name}" has no Hugging Face tokenizer (build the task with textTask)`,
+      );
+    }
+    await savePretrained(run.policy, tokenizer, `${outDir}/${CHECKPOINT}`);
+    return;
+  }
   const { policy, value } = run.optimizers;
   const policyAdam = await biasCorrection(policy);
   const valueAdam = value === undefined ? undefined : await biasCorrection(value);

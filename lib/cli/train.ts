@@ -20,11 +20,18 @@ import { parseHubRef } from "../hub/hub_ref.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
 import { pushCheckpoint } from "../hub/push_checkpoint.ts";
 import { runCommand } from "./flags.ts";
+import { loadPretrained } from "../models/pretrained.ts";
+import { parsePrompts } from "../hub/load_prompts.ts";
+import { textTask } from "../hub/prompt_task.ts";
+import { formatReward } from "../score/math_reward.ts";
+import type { Task } from "../tasks/task.ts";
 
 /** The command's options (besides the algorithm's config keys). */
 interface Options {
   algorithm: string;
   task: string;
+  model: string | undefined;
+  data: string | undefined;
   steps: number;
   seed: number;
   out: string | undefined;
@@ -51,6 +58,16 @@ interface Options {
 const FLAGS: readonly [string, string, string][] = [
   ["--algorithm NAME", "grpo", `one of ${ALGORITHM_NAMES.join(", ")}`],
   ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
+  [
+    "--model DIR",
+    "none",
+    "a pretrained model folder in the Hugging Face layout (gpt2, llama, qwen2, qwen3); needs --data",
+  ],
+  [
+    "--data FILE",
+    "none",
+    "{question, answer} rows (.jsonl, .json, .parquet; GSM8K format) for --model",
+  ],
   ["--steps N", "200", "total RL steps (a resumed run continues up to N)"],
   ["--seed N", "0", "seed of the warm start, the sampling and the prompts"],
   [
@@ -145,6 +162,8 @@ export function parseTrainArgs(args: readonly string[]): Options {
   const o: Options = {
     algorithm: "grpo",
     task: "addition",
+    model: undefined,
+    data: undefined,
     steps: 200,
     seed: 0,
     out: undefined,
@@ -213,6 +232,12 @@ export function parseTrainArgs(args: readonly string[]): Options {
         break;
       case "task":
         o.task = raw[flag];
+        break;
+      case "model":
+        o.model = raw[flag];
+        break;
+      case "data":
+        o.data = raw[flag];
         break;
       case "steps":
         o.steps = integer(flag, 1);
@@ -315,6 +340,50 @@ function progress(steps: number, quiet: boolean): (record: StepRecord) => void {
   };
 }
 
+/**
+ * A pretrained model (`--model`) and the text task over its data file (`--data`): the longest
+ * response fits the model's positions after the longest prompt (at most 256 tokens).
+ */
+async function loadTextRun(model: string, data: string): Promise<{ policy: Policy; task: Task }> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(data);
+  } catch (error) {
+    throw new Error(`Cannot read --data ${data}: ${(error as Error).message}`);
+  }
+  const examples = await parsePrompts(bytes, data);
+  const { policy, tokenizer } = await loadPretrained(model);
+  try {
+    const name = data.split("/").pop()!.replace(/\.[^.]*$/, "");
+    const probe = textTask(examples, { tokenizer, vocabSize: policy.config.vocabSize, name });
+    const longest = Math.max(
+      ...[...examples.map((e) => e.prompt)].map((q) =>
+        tokenizer.encode(
+          tokenizer.applyChatTemplate([{ role: "user", content: q }], {
+            addGenerationPrompt: true,
+          }),
+        ).length
+      ),
+    );
+    const room = policy.config.maxLength - longest + 1;
+    if (room < 2) {
+      throw new RangeError(
+        `Cannot train on ${data}: the longest prompt has ${longest} tokens, which leaves no room for a response within the model's ${policy.config.maxLength} positions`,
+      );
+    }
+    const task = room >= 256 ? probe : textTask(examples, {
+      tokenizer,
+      vocabSize: policy.config.vocabSize,
+      name,
+      maxResponseTokens: room,
+    });
+    return { policy, task };
+  } catch (error) {
+    policy.dispose();
+    throw error;
+  }
+}
+
 /** Run the command. */
 export async function main(args: readonly string[]): Promise<void> {
   const o = parseTrainArgs(args);
@@ -323,7 +392,19 @@ export async function main(args: readonly string[]): Promise<void> {
     return;
   }
   const algorithm = algorithmByName(o.algorithm);
-  const task = taskByName(o.task);
+  if ((o.model === undefined) !== (o.data === undefined)) {
+    throw new RangeError(
+      "Cannot parse the command line: --model and --data go together (a pretrained model and its {question, answer} rows)",
+    );
+  }
+  if (o.model !== undefined && (o.fromCheckpoint !== undefined || o.fromHub !== undefined)) {
+    throw new RangeError(
+      "Cannot parse the command line: --model cannot be combined with --from-checkpoint or --from-hub",
+    );
+  }
+  const backend = await initBackend(o.backend === undefined ? {} : { backend: o.backend });
+  const pretrained = o.model === undefined ? undefined : await loadTextRun(o.model, o.data!);
+  const task = pretrained?.task ?? taskByName(o.task);
   for (const key of Object.keys(o.config)) {
     if (!Object.hasOwn(algorithm.defaultConfig, key)) {
       throw new RangeError(
@@ -343,7 +424,6 @@ export async function main(args: readonly string[]): Promise<void> {
       "Cannot parse the command line: give at most one of --resume, --from-checkpoint, --from-hub",
     );
   }
-  const backend = await initBackend(o.backend === undefined ? {} : { backend: o.backend });
   const log = (line: string) => {
     if (!o.quiet) console.log(line);
   };
@@ -351,8 +431,8 @@ export async function main(args: readonly string[]): Promise<void> {
     `trepo train: ${algorithm.name} on ${task.name}, ${o.steps} steps, seed ${o.seed}, backend ${backend.backend}`,
   );
 
-  let policy: Policy | undefined;
-  if (!o.resume) {
+  let policy: Policy | undefined = pretrained?.policy;
+  if (!o.resume && pretrained === undefined) {
     let from = o.fromCheckpoint;
     // ---- Hub: --from-hub org/name[@revision] (lib/hub).
     if (o.fromHub !== undefined) {
@@ -411,6 +491,9 @@ export async function main(args: readonly string[]): Promise<void> {
     resume: o.resume,
     measureAfterUpdate: o.measureAfterUpdate,
     onStep: progress(o.steps, o.quiet),
+    ...(pretrained === undefined
+      ? {}
+      : { rewardFns: { correctness: task.reward, format: formatReward } }),
   });
   const accuracy = result.finalAccuracy === undefined
     ? ""

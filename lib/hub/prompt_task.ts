@@ -7,6 +7,9 @@
 import { Random } from "../random.ts";
 import { charTokenizer, type Example, type Task, type Tokenizer } from "../tasks/task.ts";
 import { checkInteger } from "../validate.ts";
+import type { HfTokenizer } from "../models/hf_tokenizer.ts";
+import { textTokenizer } from "../tasks/text_tokenizer.ts";
+import { correctnessReward } from "../score/math_reward.ts";
 
 /** Options of {@link promptTask}. */
 export interface PromptTaskOptions {
@@ -227,5 +230,96 @@ export function promptTask(examples: readonly Example[], options: PromptTaskOpti
         return { prompt: e.prompt, answer: e.answer };
       });
     },
+  });
+}
+
+/** Options of {@link textTask}. */
+export interface TextTaskOptions {
+  /** The pretrained model's tokenizer, with a chat template. */
+  tokenizer: HfTokenizer;
+  /** The model's vocabulary size (`policy.config.vocabSize`); default the tokenizer's. */
+  vocabSize?: number;
+  /** Task name; default `"math"`. */
+  name?: string;
+  /** `maxTokens` for sampling a response; default 256. */
+  maxResponseTokens?: number;
+  /** Held-out evaluation examples (see {@link PromptTaskOptions.evalSize}). */
+  evalSize?: number;
+  /** Seed of the train/eval split; default 0. */
+  seed?: number;
+}
+
+/**
+ * A text task for a pretrained model over `{ question, answer }` rows (GSM8K's format; e.g. from
+ * `parsePrompts` or `loadPrompts`): each question becomes the prompt
+ * `applyChatTemplate([{ role: "user", content: question }], { addGenerationPrompt: true })`, the
+ * tokenizer is the model's (see `textTokenizer`), and the reward is `correctnessReward`: 1 iff the
+ * completion's final number (after `####`, in `\boxed{}`, else the last number) equals the
+ * answer's. Split, prompt draws and `sftExamples` are {@link promptTask}'s.
+ *
+ * @see arXiv 2506.02553 — `reward` is the response-level reward `RM(W)`.
+ *
+ * @param examples At least one example; `prompt` is the question, `answer` the reference.
+ * @param options The tokenizer (required), vocabulary size, name, response length, split.
+ * @returns A frozen `Task` whose tokenizer is a `TextTokenizer`.
+ * @throws {TypeError} When an example has no question or answer (empty or not text), naming it.
+ * @throws {Error} When the chat template fails to render.
+ *
+ * @example The Qwen2 test fixture (run from the repository root)
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "../backend.ts";
+ * import { loadPretrained } from "../models/pretrained.ts";
+ * import { textTask } from "./prompt_task.ts";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const { policy, tokenizer } = await loadPretrained("tests/fixtures/hf/qwen2");
+ * const task = textTask([{ prompt: "What is 6*7?", answer: "6*7=42\n#### 42" }], {
+ *   tokenizer, vocabSize: policy.config.vocabSize, maxResponseTokens: 8,
+ * });
+ * const [prompt] = task.prompts(new (await import("../random.ts")).Random(0), 1);
+ * assertEquals(prompt.endsWith("<|im_start|>assistant\n"), true);
+ * assertEquals(task.reward(prompt, "so \\boxed{42}"), 1);
+ * policy.dispose();
+ * ```
+ */
+export function textTask(examples: readonly Example[], options: TextTaskOptions): Task {
+  const context = "Cannot build the text task";
+  if (options === null || typeof options !== "object" || options.tokenizer === undefined) {
+    throw new TypeError(`${context}: options.tokenizer (the model's HfTokenizer) is required`);
+  }
+  const all = checkExamples(context, "examples", examples);
+  all.forEach((e, i) => {
+    if (e.prompt.trim() === "" || e.answer.trim() === "") {
+      throw new TypeError(
+        `${context}: row ${i} has an empty ${e.prompt.trim() === "" ? "question" : "answer"}: ${
+          JSON.stringify(e)
+        }`,
+      );
+    }
+  });
+  const hf = options.tokenizer;
+  const templated = all.map((e) => ({
+    prompt: hf.applyChatTemplate([{ role: "user", content: e.prompt }], {
+      addGenerationPrompt: true,
+    }),
+    answer: e.answer,
+  }));
+  const tokenizer = textTokenizer(hf, {
+    ...(options.vocabSize === undefined ? {} : { vocabSize: options.vocabSize }),
+  });
+  const base = promptTask(templated, {
+    name: options.name ?? "math",
+    tokenizer,
+    maxResponseTokens: options.maxResponseTokens ?? 256,
+    ...(options.evalSize === undefined ? {} : { evalSize: options.evalSize }),
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+  });
+  const correctness = correctnessReward(
+    new Map(templated.map((e) => [e.prompt, e.answer] as [string, string])),
+  );
+  return Object.freeze({
+    ...base,
+    reward: (prompt: string, completion: string) => correctness(prompt, completion) as number,
   });
 }

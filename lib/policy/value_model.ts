@@ -6,6 +6,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { Random } from "../random.ts";
 import { trunk, weight } from "./layers.ts";
+import type { Architecture } from "./architecture.ts";
+import type { Policy } from "./transformer.ts";
 import {
   checkTokens,
   countParameters,
@@ -24,6 +26,8 @@ export interface ValueModel {
   readonly weights: ReadonlyMap<string, tf.Variable>;
   /** Total number of weights (scalars). */
   readonly parameterCount: number;
+  /** A pretrained family's forward pass, when the trunk is one (see `Policy.architecture`). */
+  readonly architecture?: Architecture;
   /** tokens int32 [B, L] → values [B, L]: value of the prefix ending at each position. */
   values(tokens: tf.Tensor2D): tf.Tensor2D;
   /** Free the weights. */
@@ -122,4 +126,73 @@ export function prefixValues(
     weight(weights, "value.b"),
   );
   return tf.reshape(v, [batch, length]);
+}
+
+/**
+ * A value model from a pretrained policy: a copy of its trunk (every weight of the policy, under
+ * the same names) and a fresh scalar head `value.w [d, 1]`, `value.b [1]` at zero, so
+ * `V = h_L · w_v + b_v` on the family's final-norm hidden states `h_L`, and it starts out
+ * predicting 0 everywhere.
+ *
+ * @see He et al., arXiv 2506.02553, Theorem 2 — PPO's critic estimates the baseline E[RM | prefix].
+ * Used by PPO on pretrained policies.
+ *
+ * @param policy A policy with an `architecture` (from `loadPretrained`).
+ * @returns A trainable value model with the policy's `architecture`; call `dispose()` when done.
+ * @throws {TypeError} When the policy has no architecture.
+ *
+ * @example The GPT-2 test fixture (run from the repository root)
+ * ```ts
+ * import { pretrainedValueModel } from "./value_model.ts";
+ * import { loadPretrained } from "../models/pretrained.ts";
+ * import { initBackend } from "../backend.ts";
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const { policy } = await loadPretrained("tests/fixtures/hf/gpt2");
+ * const critic = pretrainedValueModel(policy);
+ * const tokens = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+ * const values = critic.values(tokens);
+ * assertEquals(Array.from(await values.data()), [0, 0, 0]);
+ * tf.dispose([tokens, values]);
+ * critic.dispose();
+ * policy.dispose();
+ * ```
+ */
+export function pretrainedValueModel(
+  policy: Pick<Policy, "config" | "weights" | "architecture">,
+): ValueModel {
+  const architecture = policy?.architecture;
+  if (architecture === undefined) {
+    throw new TypeError(
+      "Cannot create the value model: the policy has no pretrained architecture (use createValueModel)",
+    );
+  }
+  const config = policy.config;
+  const weights = new Map<string, tf.Variable>();
+  for (const [name, w] of policy.weights) weights.set(name, tf.variable(w, true));
+  for (const [name, shape] of [["value.w", [config.dModel, 1]], ["value.b", [1]]] as const) {
+    const zeros = tf.zeros([...shape]);
+    weights.set(name, tf.variable(zeros, true));
+    zeros.dispose();
+  }
+  const parameterCount = countParameters(weights);
+  return {
+    config,
+    weights,
+    parameterCount,
+    architecture,
+    values(tokens: tf.Tensor2D): tf.Tensor2D {
+      checkTokens("Cannot compute the values", tokens, config);
+      return tf.tidy(() => {
+        const [batch, length] = tokens.shape;
+        const { hidden } = architecture.trunk(weights, tokens);
+        return prefixValues(weights, hidden, batch, length);
+      });
+    },
+    dispose(): void {
+      for (const w of weights.values()) w.dispose();
+    },
+  };
 }

@@ -50,7 +50,13 @@ export function tokenValues(valueModel: ValueModel, rollout: Rollout): tf.Tensor
   const context = "Cannot compute token values";
   return tf.tidy(() => {
     const { weights, config } = valueModel;
-    const { hidden, batch, length } = responseHidden(context, weights, config, rollout);
+    const { hidden, batch, length } = responseHidden(
+      context,
+      weights,
+      config,
+      rollout,
+      valueModel.architecture,
+    );
     const v = tf.add(
       tf.matMul(hidden, weight(weights, "value.w") as tf.Tensor2D),
       weight(weights, "value.b"),

@@ -7,27 +7,33 @@
 import type { Random } from "../random.ts";
 
 /**
- * A character-level tokenizer: token id `i` is the string `vocab[i]`.
+ * A task's tokenizer: a character-level one (`charTokenizer`), or a pretrained model's
+ * (`textTokenizer` over a Hugging Face tokenizer). Token id `i` displays as `vocab[i]`.
  *
- * The EOS token ends a response and is also the padding token. `decode` stops at the first EOS
- * and never throws, so that reward functions can be applied to anything a policy samples.
+ * The EOS token `eos` ends a sampled response (the samplers take one `eosToken`: `eos`, the first
+ * of `eosIds`). `decode` stops at the first of any EOS id, leaves special tokens out and never
+ * throws, so that reward functions can be applied to anything a policy samples.
  */
 export interface Tokenizer {
-  /** The vocabulary; the index is the token id. Every entry but EOS is one character. */
+  /** The vocabulary's display strings; the index is the token id. */
   readonly vocab: readonly string[];
-  /** The number of tokens, `vocab.length`. */
+  /** The number of token ids (the model's vocabulary size), `vocab.length`. */
   readonly vocabSize: number;
-  /** The id of the EOS token (also used as padding). */
+  /** The EOS id that ends sampling (the first of `eosIds`). */
   readonly eos: number;
+  /** Every id that ends a response, `eos` first; absent means `[eos]`. */
+  readonly eosIds?: readonly number[];
+  /** The padding id; absent means `eos`. */
+  readonly padId?: number;
   /**
-   * Encode a string character by character.
+   * Encode a string (no special tokens are added).
    *
-   * @throws {RangeError} When a character is not in the vocabulary.
+   * @throws {RangeError} When a character is not in the vocabulary (character tokenizers).
    */
   encode(text: string): number[];
   /**
-   * Decode token ids, stopping at the first EOS (which is not included). Ids outside the
-   * vocabulary (or not integers) become `"\uFFFD"`. Never throws.
+   * Decode token ids, stopping at the first EOS (which is not included), special tokens
+   * skipped. Ids outside the vocabulary (or not integers) become `"\uFFFD"`. Never throws.
    */
   decode(tokens: readonly number[]): string;
 }
@@ -127,6 +133,8 @@ export function charTokenizer(
     vocab,
     vocabSize: vocab.length,
     eos,
+    eosIds: Object.freeze([eos]),
+    padId: eos,
     encode(text: string): number[] {
       if (typeof text !== "string") {
         throw new TypeError(`Cannot encode text: text must be a string, got ${typeof text}`);
