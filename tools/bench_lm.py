@@ -28,6 +28,7 @@ def main():
     ]:
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--out", required=True)
+    p.add_argument("--model", help="a checkpoint folder to load instead of the random model")
     a = p.parse_args()
 
     import torch
@@ -43,7 +44,12 @@ def main():
         tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=0,
         attn_implementation="sdpa",
     )
-    model = LlamaForCausalLM(config).float()
+    if a.model:
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
+        a.vocab = model.config.vocab_size
+    else:
+        model = LlamaForCausalLM(config).float()
     params = sum(t.numel() for t in model.parameters())
     g = torch.Generator().manual_seed(7)
     prompts = torch.randint(1, a.vocab, (a.samplePrompts, a.promptTokens), generator=g)

@@ -8,7 +8,8 @@
  * wasm with the native OpenBLAS GEMM when it loads) runs in its own process, so peak RSS is its
  * own. When Python with torch and transformers is found, the same shapes run in PyTorch (2
  * threads, `tools/bench_lm.py`) in the same invocation and the JSON records the ratios; when not,
- * the JSON says so.
+ * the JSON says so. `--model DIR|org/name[@revision]` measures a real checkpoint instead (both
+ * sides load the same folder; a Hub repo is pulled into the cache first).
  *
  * `--layers N` keeps the width and vocabulary but uses N layers; `--quick` is `--layers 2` with
  * the same batch shapes. The JSON records exactly what ran.
@@ -18,7 +19,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
-import { modelFamily } from "../models/pretrained.ts";
+import { loadPretrained, modelFamily } from "../models/pretrained.ts";
+import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
+import { parseHubRef } from "../hub/hub_ref.ts";
 import type { HfConfig } from "../models/hf_config.ts";
 import { makePolicy, type Policy } from "../policy/transformer.ts";
 import { fusedAdam } from "../policy/fused_adam.ts";
@@ -170,13 +173,20 @@ export function peakRssMib(): number {
  */
 export async function benchLmTrepo(
   shape: LmBenchShape,
-  options: { steps?: number; log?: (line: string) => void; impl?: string } = {},
+  options: {
+    steps?: number;
+    log?: (line: string) => void;
+    impl?: string;
+    /** A loaded checkpoint to measure instead of the random model (disposed at the end). */
+    policy?: Policy;
+  } = {},
 ): Promise<LmBenchResult> {
   const steps = options.steps ?? 1;
   const log = options.log ?? (() => {});
-  const policy = randomPretrainedPolicy(llamaBenchConfig(shape), 1);
+  const policy = options.policy ?? randomPretrainedPolicy(llamaBenchConfig(shape), 1);
   const rng = new Random(7);
-  const token = () => 1 + rng.int(shape.vocab - 1);
+  const vocab = policy.config.vocabSize;
+  const token = () => 1 + rng.int(vocab - 1);
   const prompts = Array.from(
     { length: shape.samplePrompts },
     () => Array.from({ length: shape.promptTokens }, token),
@@ -303,6 +313,11 @@ async function main(): Promise<void> {
       python: { value: true, default: "$TREPO_PYTHON, else python3", help: "the interpreter" },
       "torch-threads": { value: true, default: "2", help: "torch threads" },
       out: { value: true, default: "results/bench_lm.json", help: "where the JSON goes" },
+      model: {
+        value: true,
+        default: "none: random init",
+        help: "measure a real checkpoint instead: a folder or a Hub repo org/name[@revision]",
+      },
       worker: {
         value: true,
         default: "",
@@ -316,7 +331,32 @@ async function main(): Promise<void> {
   if (!Number.isInteger(layers) || layers < 1) {
     throw new RangeError(`Cannot run bench:lm: --layers must be a positive integer, got ${layers}`);
   }
-  const shape: LmBenchShape = { ...SMOLLM2_135M_SHAPE, layers };
+  let shape: LmBenchShape = { ...SMOLLM2_135M_SHAPE, layers };
+  let modelDir: string | undefined;
+  let modelConfig: HfConfig | undefined;
+  if (flags.model !== undefined) {
+    modelDir = flags.model;
+    if (!(await Deno.stat(modelDir).then((s) => s.isDirectory).catch(() => false))) {
+      const { repo, revision } = parseHubRef(modelDir);
+      modelDir = await pullCheckpoint(repo, { revision });
+    }
+    modelConfig = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`)) as HfConfig;
+    const c = modelConfig as Record<string, number>;
+    shape = {
+      ...SMOLLM2_135M_SHAPE,
+      layers: c.num_hidden_layers ?? c.n_layer,
+      hidden: c.hidden_size ?? c.n_embd,
+      heads: c.num_attention_heads ?? c.n_head,
+      kvHeads: c.num_key_value_heads ?? c.num_attention_heads ?? c.n_head,
+      intermediate: c.intermediate_size ?? 4 * (c.n_embd ?? 0),
+      vocab: c.vocab_size,
+      // Sequences must fit the model's positions.
+      trainTokens: Math.min(
+        SMOLLM2_135M_SHAPE.trainTokens,
+        c.max_position_embeddings ?? c.n_positions,
+      ),
+    };
+  }
   const steps = Number(flags.steps ?? "1");
   const blasThreads = Number(flags["blas-threads"] ?? "2");
   if (flags.worker !== undefined) {
@@ -324,6 +364,7 @@ async function main(): Promise<void> {
     const info = await initBackend({ backend: "wasm", blas, blasThreads });
     const result = await benchLmTrepo(shape, {
       steps,
+      ...(modelDir === undefined ? {} : { policy: (await loadPretrained(modelDir)).policy }),
       impl: blas === "off" ? "trepo-wasm" : "trepo-openblas",
       log: (line) => console.log(`  ${line}`),
     });
@@ -337,12 +378,13 @@ async function main(): Promise<void> {
   const results: LmBenchResult[] = [];
   const skipped: Record<string, string> = {};
   for (const blas of variants) {
-    console.log(`trepo (wasm, blas ${blas}), ${layers} layers:`);
+    console.log(`trepo (wasm, blas ${blas}), ${shape.layers} layers:`);
     const { result, error } = await runChild(Deno.execPath(), [
       "run",
       "-A",
       SELF,
       ...(flags.quick !== undefined ? ["--quick"] : ["--layers", String(layers)]),
+      ...(modelDir === undefined ? [] : ["--model", modelDir]),
       "--steps",
       String(steps),
       "--blas",
@@ -356,10 +398,11 @@ async function main(): Promise<void> {
   const python = flags.python ?? Deno.env.get("TREPO_PYTHON") ?? "python3";
   const missing = await pythonReady(python);
   if (missing === undefined) {
-    console.log(`torch (${flags["torch-threads"] ?? "2"} threads), ${layers} layers:`);
+    console.log(`torch (${flags["torch-threads"] ?? "2"} threads), ${shape.layers} layers:`);
     const { result, error } = await runChild(python, [
       SCRIPT,
       ...shapeArgs(shape),
+      ...(modelDir === undefined ? [] : ["--model", modelDir]),
       "--steps",
       String(steps),
       "--threads",
@@ -395,11 +438,13 @@ async function main(): Promise<void> {
     JSON.stringify(
       {
         command: argv,
-        model: layers === 30
+        model: flags.model !== undefined
+          ? `${flags.model} (${modelDir}), pretrained weights`
+          : layers === 30
           ? "SmolLM2-135M shape, random init"
           : `SmolLM2-135M shape with ${layers} of its 30 layers, random init`,
         shape,
-        config: llamaBenchConfig(shape),
+        config: modelConfig ?? llamaBenchConfig(shape),
         steps,
         note:
           "each implementation runs in its own process, one after the other; wall clock on a shared machine; sampling: one timed call after a 2-token warm-up; Adam: timed steps after one untimed; ratios are trepo / torch (tokens/s: >1 is faster; ms and RSS: <1 is better)",
