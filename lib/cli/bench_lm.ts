@@ -139,7 +139,7 @@ export interface LmBenchResult {
   sample_tokens: number;
   /** Milliseconds of each timed Adam step. */
   adam_step_ms: number[];
-  /** Their median. */
+  /** Their median (NaN, written as null, when the step failed: see `info.adam_error`). */
   adam_step_median_ms: number;
   /** Peak resident set size of the process, MiB (VmHWM). */
   peak_rss_mib: number;
@@ -219,23 +219,35 @@ export async function benchLmTrepo(
   };
   const vars = [...policy.weights.values()];
   const times: number[] = [];
-  for (let i = 0; i < steps + 1; i++) {
-    started = performance.now();
-    const { value, grads } = tf.variableGrads(
-      () => tf.neg(tf.mean(tokenLogProbs(policy, trainRollout))) as tf.Scalar,
-      vars,
-    );
-    optimizer.applyGradients(grads);
-    await value.data();
-    tf.dispose([value, ...Object.values(grads)]);
-    const ms = performance.now() - started;
-    log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms`);
-    if (i > 0) times.push(ms);
+  let adamError: string | undefined;
+  try {
+    for (let i = 0; i < steps + 1; i++) {
+      started = performance.now();
+      const { value, grads } = tf.variableGrads(
+        () => tf.neg(tf.mean(tokenLogProbs(policy, trainRollout))) as tf.Scalar,
+        vars,
+      );
+      optimizer.applyGradients(grads);
+      await value.data();
+      tf.dispose([value, ...Object.values(grads)]);
+      const ms = performance.now() - started;
+      log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms`);
+      if (i > 0) times.push(ms);
+    }
+  } catch (error) {
+    // tfjs-wasm keeps every tensor in one 32-bit WebAssembly memory (at most 4 GiB): a large
+    // model's Adam step can run out of it. Keep the sampling numbers and say why.
+    adamError = error instanceof Error ? error.message : String(error);
+    log(`adam step failed: ${adamError}`);
   }
-  disposeRollout(trainRollout);
-  optimizer.dispose();
   const parameters = policy.parameterCount;
-  policy.dispose();
+  try {
+    disposeRollout(trainRollout);
+    optimizer.dispose();
+    policy.dispose();
+  } catch (error) {
+    if (adamError === undefined) throw error; // after a failed step the wasm memory may be unusable
+  }
   return {
     impl: options.impl ?? "trepo",
     parameters,
@@ -243,9 +255,13 @@ export async function benchLmTrepo(
     sample_s: sampleS,
     sample_tokens: sampleTokens,
     adam_step_ms: times,
-    adam_step_median_ms: median(times),
+    adam_step_median_ms: times.length === 0 ? NaN : median(times),
     peak_rss_mib: peakRssMib(),
-    info: { backend: tf.getBackend(), tfjs: tf.version_core },
+    info: {
+      backend: tf.getBackend(),
+      tfjs: tf.version_core,
+      ...(adamError === undefined ? {} : { adam_error: adamError }),
+    },
   };
 }
 
