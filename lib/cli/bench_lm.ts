@@ -289,7 +289,10 @@ async function runChild(
       const tail = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-3).join(" ");
       return { error: `exit ${output.code}: ${tail}` };
     }
-    return { result: JSON.parse(await Deno.readTextFile(out)) as LmBenchResult };
+    const result = JSON.parse(await Deno.readTextFile(out)) as LmBenchResult;
+    // JSON writes NaN (a failed Adam step) as null; keep it NaN so ratios stay NaN (null).
+    result.adam_step_median_ms ??= NaN;
+    return { result };
   } finally {
     await Deno.remove(out).catch(() => {});
   }
