@@ -470,6 +470,7 @@ export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_sim
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";
 export {
   loadPretrained,
+  type LoadPretrainedOptions,
   modelFamily,
   type Pretrained,
   savePretrained,
