@@ -469,13 +469,13 @@ export { type StartSignal, startSignal } from "./lib/experiments/start_signal.ts
 export { setSimdKernels, simdKernelsAvailable } from "./lib/policy/attention_simd.ts";
 export { heatmapFigure, type HeatmapOptions } from "./lib/report/heatmap.ts";
 export {
-  loadPretrained,
-  type LoadPretrainedOptions,
+  loadPretrainedFolder,
   modelFamily,
   type Pretrained,
   savePretrained,
   SUPPORTED_MODEL_TYPES,
 } from "./lib/models/pretrained.ts";
+export { loadPretrained, type LoadPretrainedOptions } from "./lib/hub/load_pretrained.ts";
 export {
   type ChatMessage,
   type ChatTemplateOptions,

@@ -19,7 +19,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
-import { loadPretrained, modelFamily } from "../models/pretrained.ts";
+import { modelFamily } from "../models/pretrained.ts";
+import { loadPretrained } from "../hub/load_pretrained.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
 import { parseHubRef } from "../hub/hub_ref.ts";
 import type { HfConfig } from "../models/hf_config.ts";

@@ -20,7 +20,7 @@ import { parseHubRef } from "../hub/hub_ref.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
 import { pushCheckpoint } from "../hub/push_checkpoint.ts";
 import { runCommand } from "./flags.ts";
-import { loadPretrained } from "../models/pretrained.ts";
+import { loadPretrained } from "../hub/load_pretrained.ts";
 import { parsePrompts } from "../hub/load_prompts.ts";
 import { textTask } from "../hub/prompt_task.ts";
 import { formatReward } from "../score/math_reward.ts";

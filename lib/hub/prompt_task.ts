@@ -269,7 +269,7 @@ export interface TextTaskOptions {
  * ```ts
  * import { assertEquals } from "@std/assert";
  * import { initBackend } from "../backend.ts";
- * import { loadPretrained } from "../models/pretrained.ts";
+ * import { loadPretrained } from "./load_pretrained.ts";
  * import { textTask } from "./prompt_task.ts";
  *
  * await initBackend({ backend: "cpu" });

@@ -1,6 +1,6 @@
 /**
- * Loading and saving Hugging Face checkpoints (a local folder in the Hub layout, or a Hub repo
- * through the pull cache) as trepo policies: `config.json`, `model.safetensors` or a sharded `model.safetensors.index.json`,
+ * Loading and saving Hugging Face checkpoints in a local folder of the Hub layout as trepo
+ * policies (a Hub repo is pulled into a folder first, by `lib/hub/load_pretrained.ts`): `config.json`, `model.safetensors` or a sharded `model.safetensors.index.json`,
  * `generation_config.json`, `tokenizer.json`, `tokenizer_config.json` and `chat_template.jinja`.
  *
  * @module
@@ -16,10 +16,6 @@ import { createHfTokenizer, type HfTokenizer } from "./hf_tokenizer.ts";
 import { llamaFamily } from "./llama.ts";
 import { qwen2Family } from "./qwen2.ts";
 import { qwen3Family } from "./qwen3.ts";
-// The one upward import of lib/models: a Hub repo resolves to a cached snapshot folder first.
-// pull_checkpoint.ts depends only on @huggingface/hub and the small hub_* helpers.
-import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
-import { parseHubRef } from "../hub/hub_ref.ts";
 
 /** The `model_type` values supported. */
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ["gpt2", "llama", "qwen2", "qwen3"];
@@ -51,7 +47,7 @@ export function modelFamily(config: HfConfig): ModelFamily {
   }
 }
 
-/** What {@linkcode loadPretrained} returns. */
+/** What {@linkcode loadPretrainedFolder} (and `loadPretrained`) returns. */
 export interface Pretrained {
   /** The policy (trainable), its `architecture` set to the family. */
   policy: Policy;
@@ -97,87 +93,39 @@ function parseJson(text: string, name: string, context: string): Record<string, 
   }
 }
 
-/** Options of {@linkcode loadPretrained} for a Hub repo (ignored for a local folder). */
-export interface LoadPretrainedOptions {
-  /** Cache root (default as `pullCheckpoint`: `$TREPO_HUB_CACHE`, else `~/.cache/trepo/hub`). */
-  cacheDir?: string;
-  /** Hub base URL; default `$HF_ENDPOINT`, else `https://huggingface.co`. */
-  hubUrl?: string;
-  /** Access token for private repos (`hf_…`); default `$HF_TOKEN`. */
-  token?: string;
-  /** Use only the cache, never the network. */
-  offline?: boolean;
-  /** Custom fetch (proxies, tests). */
-  fetch?: typeof fetch;
-}
-
-const HUB_REF = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*(@[^\s]+)?$/;
-
 /**
- * The local folder of a `loadPretrained` source: an existing folder as is; otherwise a string
- * of the form `org/name[@revision]` is pulled from the Hub into the cache (`pullCheckpoint`).
- */
-async function resolveSource(source: string, options: LoadPretrainedOptions): Promise<string> {
-  if (typeof source !== "string" || source === "") {
-    throw new TypeError(
-      `Cannot load the pretrained model: source must be a folder or "org/name[@revision]", got ${
-        JSON.stringify(source)
-      }`,
-    );
-  }
-  try {
-    if ((await Deno.stat(source)).isDirectory) return source;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  if (!HUB_REF.test(source)) return source;
-  const { repo, revision } = parseHubRef(source);
-  return await pullCheckpoint(repo, { ...options, revision });
-}
-
-/**
- * Load a Hugging Face checkpoint, from a local folder or a Hub repo, as a trainable policy with
- * its tokenizer.
- *
- * `source` is a folder when one exists at that path; otherwise `org/name[@revision]` (branch,
- * tag or commit sha; default `main`) is downloaded once into the pull cache (`pullCheckpoint`:
- * keyed by commit sha, checked sizes and hashes, served from the cache afterwards) and loaded
- * from there. The Hub is `options.hubUrl`, else `$HF_ENDPOINT`, else huggingface.co.
+ * Load a Hugging Face checkpoint from a local folder as a trainable policy with its tokenizer.
+ * (`loadPretrained` in `lib/hub/load_pretrained.ts`, the one `mod.ts` exports, also takes a Hub
+ * repo and calls this with the pulled folder.)
  *
  * Weights stored as F32, F16 or BF16 become float32. Shards are read one at a time; every
  * tensor is checked (present, shape from `config.json`) before any variable is created, so a
  * failure leaves nothing allocated. EOS ids come from `generation_config.json` (else the
  * tokenizer's `eos_token`).
  *
- * @param source The folder (`config.json`, `model.safetensors` or `model.safetensors.index.json`
+ * @param dir The folder (`config.json`, `model.safetensors` or `model.safetensors.index.json`
  * and its shards, `tokenizer.json`, optional `tokenizer_config.json`, `chat_template.jinja`,
- * `generation_config.json`), or a Hub repo `org/name[@revision]`.
- * @param options For a Hub repo: cacheDir, hubUrl, token, offline, fetch.
+ * `generation_config.json`).
  * @returns The policy, tokenizer and config.
  * @throws {Error} Naming the file (and tensor): missing or truncated files, a tensor whose shape
  * disagrees with `config.json`, a dtype other than F32/F16/BF16, a missing weight, an unknown
  * `model_type`, a tokenizer with more ids than the model's vocabulary.
- * @throws {HubError} When a Hub repo cannot be pulled (see `pullCheckpoint`).
  *
  * @example The GPT-2 test fixture (run from the repository root)
  * ```ts
  * import { initBackend } from "../backend.ts";
- * import { loadPretrained } from "./pretrained.ts";
+ * import { loadPretrainedFolder } from "./pretrained.ts";
  * import { assertEquals } from "@std/assert";
  *
  * await initBackend({ backend: "cpu" });
- * const { policy, tokenizer, config } = await loadPretrained("tests/fixtures/hf/gpt2");
+ * const { policy, tokenizer, config } = await loadPretrainedFolder("tests/fixtures/hf/gpt2");
  * assertEquals(config.model_type, "gpt2");
  * assertEquals(tokenizer.decode(tokenizer.encode("hello world")), "hello world");
  * policy.dispose();
  * ```
  */
-export async function loadPretrained(
-  source: string,
-  options: LoadPretrainedOptions = {},
-): Promise<Pretrained> {
-  const dir = await resolveSource(source, options);
-  const context = `Cannot load the pretrained model ${JSON.stringify(source)}`;
+export async function loadPretrainedFolder(dir: string): Promise<Pretrained> {
+  const context = `Cannot load the pretrained model ${JSON.stringify(dir)}`;
   const config = parseJson(await readText(dir, "config.json", context), "config.json", context);
   let family: ModelFamily;
   try {
@@ -284,7 +232,7 @@ export async function loadPretrained(
  * `chat_template.jinja` when the tokenizer has one. `loadPretrained` of the result gives
  * bit-identical weights, and transformers' `from_pretrained` loads it.
  *
- * @param policy A policy from {@linkcode loadPretrained} (or a clone of one).
+ * @param policy A policy from {@linkcode loadPretrainedFolder} (or a clone of one).
  * @param tokenizer Its tokenizer.
  * @param dir The target folder (replaced if it is a previous save).
  * @throws {TypeError} When the policy has no pretrained architecture.

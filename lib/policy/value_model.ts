@@ -144,13 +144,13 @@ export function prefixValues(
  * @example The GPT-2 test fixture (run from the repository root)
  * ```ts
  * import { pretrainedValueModel } from "./value_model.ts";
- * import { loadPretrained } from "../models/pretrained.ts";
+ * import { loadPretrainedFolder } from "../models/pretrained.ts";
  * import { initBackend } from "../backend.ts";
  * import * as tf from "@tensorflow/tfjs";
  * import { assertEquals } from "@std/assert";
  *
  * await initBackend({ backend: "cpu" });
- * const { policy } = await loadPretrained("tests/fixtures/hf/gpt2");
+ * const { policy } = await loadPretrainedFolder("tests/fixtures/hf/gpt2");
  * const critic = pretrainedValueModel(policy);
  * const tokens = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
  * const values = critic.values(tokens);

@@ -39,13 +39,13 @@ export interface TextTokenizerOptions {
  *
  * @example The Qwen2 test fixture (run from the repository root)
  * ```ts
- * import { loadPretrained } from "../models/pretrained.ts";
+ * import { loadPretrainedFolder } from "../models/pretrained.ts";
  * import { textTokenizer } from "./text_tokenizer.ts";
  * import { initBackend } from "../backend.ts";
  * import { assertEquals } from "@std/assert";
  *
  * await initBackend({ backend: "cpu" });
- * const { policy, tokenizer } = await loadPretrained("tests/fixtures/hf/qwen2");
+ * const { policy, tokenizer } = await loadPretrainedFolder("tests/fixtures/hf/qwen2");
  * const tok = textTokenizer(tokenizer, { vocabSize: policy.config.vocabSize });
  * assertEquals(tok.eos, tokenizer.eosTokenIds[0]);
  * assertEquals(tok.decode([...tok.encode("12 apples"), tok.eos, ...tok.encode("x")]), "12 apples");

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { main } from "../../lib/cli/train.ts";
 import { ALGORITHM_NAMES } from "../../lib/algorithms/train.ts";
-import { loadPretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 
 const MODEL = new URL("../fixtures/hf/qwen2", import.meta.url).pathname;
 const DATA = new URL("../fixtures/math_tiny.jsonl", import.meta.url).pathname;

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
-import { loadPretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { textTask } from "../../lib/hub/prompt_task.ts";
 import { train } from "../../lib/algorithms/train.ts";
 import { Random } from "../../lib/random.ts";

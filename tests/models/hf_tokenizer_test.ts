@@ -1,4 +1,4 @@
-import { loadPretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { createHfTokenizer } from "../../lib/models/hf_tokenizer.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { assertEquals, assertThrows } from "@std/assert";

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
-import { loadPretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { startFakeHub } from "../hub/fake_hub.ts";
 
 const FIXTURE = "tests/fixtures/hf/llama";

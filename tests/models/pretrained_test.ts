@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
-import { loadPretrained, savePretrained } from "../../lib/models/pretrained.ts";
+import { savePretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { clonePolicy, freezePolicy } from "../../lib/policy/transformer.ts";
 import { greedy } from "../../lib/sample/greedy.ts";
 import { sample } from "../../lib/sample/sample.ts";

@@ -1,7 +1,8 @@
 // Python transformers loads what savePretrained writes, with equal logits. Runs when
 // `python3 -c "import transformers"` works; otherwise the test says it is skipped.
 import { initBackend } from "../../lib/backend.ts";
-import { loadPretrained, savePretrained } from "../../lib/models/pretrained.ts";
+import { savePretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { assertEquals } from "@std/assert";
 
 const ROOT = new URL("../fixtures/hf/", import.meta.url).pathname;

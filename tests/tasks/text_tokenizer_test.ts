@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
-import { loadPretrained } from "../../lib/models/pretrained.ts";
+import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { textTokenizer } from "../../lib/tasks/text_tokenizer.ts";
 import { charTokenizer } from "../../lib/tasks/task.ts";
 
