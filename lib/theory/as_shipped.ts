@@ -251,14 +251,14 @@ function exactTokenValues(batch: ShippedBatch): tf.Tensor2D {
   return tf.tensor2d(values, [B, T]);
 }
 
-/** A GRPO row: `grpoAdvantages` with this config. */
+/** A GRPO row: `grpoAdvantages` with this config (`drGrpo` for Dr. GRPO's). */
 function grpoRow(
   name: string,
   label: string,
   config: GrpoConfig,
   prediction: ShippedPrediction,
+  algorithm: Algorithm<GrpoConfig> = grpo,
 ): GradientEstimator {
-  const algorithm = config === drGrpoConfig ? drGrpo : grpo;
   return shippedEstimator(name, label, algorithm, config, (batch, c) => {
     const { responses, tokens } = grpoAdvantages(batch.rewardTensor, batch.rollout.mask, c);
     responses.dispose();
@@ -376,6 +376,7 @@ export function asShippedEstimators(maxTokens = 4): GradientEstimator[] {
           "the constant normaliser B × maxTokens weights every token by 1/(B × maxTokens), " +
           "so E[ĝ] = (G − 1)/(G × maxTokens) · ∇J",
       },
+      drGrpo,
     ),
     shippedEstimator(
       "remax-as-shipped",

@@ -7,10 +7,10 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { main } from "../../lib/cli/train.ts";
 import { ALGORITHM_NAMES } from "../../lib/algorithms/train.ts";
 import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
+import { assertTransformersLogits, hasTransformers } from "../models/_transformers.ts";
 
 const MODEL = new URL("../fixtures/hf/qwen2", import.meta.url).pathname;
 const DATA = new URL("../fixtures/math_tiny.jsonl", import.meta.url).pathname;
-const TOOL = new URL("../../tools/check_hf_logits.py", import.meta.url).pathname;
 const SMALL = [
   "--steps",
   "2",
@@ -27,25 +27,7 @@ const SMALL = [
   "--quiet",
 ];
 
-async function hasTransformers(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("python3", {
-      args: ["-c", "import transformers, torch"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const python = await hasTransformers();
-if (!python) {
-  console.log(
-    'train_pretrained_test: the transformers check is skipped (python3 -c "import transformers, torch" failed)',
-  );
-}
+const python = await hasTransformers("train_pretrained_test: the transformers check");
 
 Deno.test("train --model --data: 2 steps of every algorithm, checkpoints load in transformers", async () => {
   const dir = await Deno.makeTempDir();
@@ -95,13 +77,7 @@ Deno.test("train --model --data: 2 steps of every algorithm, checkpoints load in
       await Deno.writeTextFile(`${out}/expected.json`, JSON.stringify({ sequences }));
       checks.push(`${out}/expected.json`, `${out}/checkpoint`);
     }
-    if (python) {
-      const result = await new Deno.Command("python3", { args: [TOOL, ...checks] }).output();
-      const text = new TextDecoder().decode(result.stdout) +
-        new TextDecoder().decode(result.stderr);
-      console.log(text.split("\n").filter((l) => /^(ok|FAIL) /.test(l)).join("\n"));
-      assertEquals(result.code, 0, text.slice(-2000));
-    }
+    if (python) await assertTransformersLogits(checks);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

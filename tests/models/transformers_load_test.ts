@@ -3,31 +3,12 @@
 import { initBackend } from "../../lib/backend.ts";
 import { savePretrained } from "../../lib/models/pretrained.ts";
 import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
-import { assertEquals } from "@std/assert";
+import { assertTransformersLogits, hasTransformers } from "./_transformers.ts";
 
 const ROOT = new URL("../fixtures/hf/", import.meta.url).pathname;
-const TOOL = new URL("../../tools/check_hf_logits.py", import.meta.url).pathname;
 const FAMILIES = ["gpt2", "llama", "llama_untied", "qwen2", "qwen3"];
 
-async function hasTransformers(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command("python3", {
-      args: ["-c", "import transformers, torch"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const available = await hasTransformers();
-if (!available) {
-  console.log(
-    'transformers_load_test: skipped (python3 -c "import transformers, torch" failed)',
-  );
-}
+const available = await hasTransformers("transformers_load_test");
 
 Deno.test({
   name: "savePretrained output loads in Python transformers with equal logits (all families)",
@@ -43,10 +24,7 @@ Deno.test({
         policy.dispose();
         args.push(`${ROOT}${family}/expected.json`, `${dir}/${family}`);
       }
-      const out = await new Deno.Command("python3", { args: [TOOL, ...args] }).output();
-      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-      console.log(text.split("\n").filter((l) => /^(ok|FAIL) /.test(l)).join("\n"));
-      assertEquals(out.code, 0, text.slice(-2000));
+      await assertTransformersLogits(args);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
