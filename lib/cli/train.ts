@@ -61,7 +61,7 @@ const FLAGS: readonly [string, string, string][] = [
   [
     "--model DIR",
     "none",
-    "a pretrained model folder in the Hugging Face layout (gpt2, llama, qwen2, qwen3); needs --data",
+    "a pretrained model folder in the Hugging Face layout, or a Hub repo org/name[@rev] (gpt2, llama, qwen2, qwen3); needs --data",
   ],
   [
     "--data FILE",
