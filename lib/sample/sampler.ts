@@ -1,0 +1,41 @@
+/**
+ * Where step 1 ("sample") and TRePO's continuations come from: the local policy, or an inference
+ * server (`remoteSampler`). Every recipe samples through a {@linkcode Sampler}; the default is
+ * {@linkcode localSampler}.
+ *
+ * @module
+ */
+import type { Policy } from "../policy/transformer.ts";
+import { type Continuations, continueFrom, type ContinueFromOptions, type Prefix } from "./continue_from.ts";
+import type { Rollout } from "./rollout.ts";
+import { sample, type SampleOptions } from "./sample.ts";
+
+/**
+ * The contract of `sample` and `continueFrom`, as one object. A sampler that does not run the
+ * local policy (a server) ignores the `policy` argument and sets `remote`: its log-probs come from
+ * another copy of the weights, so the steps recompute the "old" log-probs with the local policy
+ * and report the gap.
+ */
+export interface Sampler {
+  /** Names the sampler in metrics and errors (`"local"`, or the server and model). */
+  readonly name: string;
+  /** Whether the log-probs come from weights other than the local policy's (a server). */
+  readonly remote: boolean;
+  /** `G` responses per prompt, as {@linkcode sample} (same options, same `Rollout`). */
+  sample(policy: Policy, prompts: number[][], options: SampleOptions): Promise<Rollout>;
+  /** `K` continuations of each prefix, as {@linkcode continueFrom}. */
+  continueFrom(
+    policy: Policy,
+    rollout: Rollout,
+    prefixes: Prefix[],
+    options: ContinueFromOptions,
+  ): Promise<Continuations>;
+}
+
+/** The local policy: {@linkcode sample} and {@linkcode continueFrom} themselves. */
+export const localSampler: Sampler = Object.freeze({
+  name: "local",
+  remote: false,
+  sample,
+  continueFrom,
+});
