@@ -54,6 +54,7 @@ export {
 } from "./lib/loss/kl_penalty.ts";
 export { valueLoss, type ValueLossInputs, type ValueLossOptions } from "./lib/loss/value_loss.ts";
 export { entropyFromLogits } from "./lib/loss/entropy.ts";
+export { truncatedImportanceWeights } from "./lib/loss/truncated_importance_weights.ts";
 export {
   aggregateLoss,
   type AggregateLossOptions,
@@ -67,6 +68,7 @@ export {
   type ClipFractionOptions,
 } from "./lib/metrics/clip_fraction.ts";
 export { approxKl, approxKlSums } from "./lib/metrics/approx_kl.ts";
+export { samplerLogProbGap } from "./lib/metrics/sampler_gap.ts";
 export { explainedVariance, explainedVarianceAsync } from "./lib/metrics/explained_variance.ts";
 export {
   type RewardStats,
@@ -113,6 +115,7 @@ export {
 } from "./lib/policy/value_model.ts";
 export { disposeRollout, type Rollout } from "./lib/sample/rollout.ts";
 export { sample, type SampleOptions } from "./lib/sample/sample.ts";
+export { localSampler, type Sampler } from "./lib/sample/sampler.ts";
 export { greedy, type GreedyOptions } from "./lib/sample/greedy.ts";
 export { tokenLogProbs, type TokenLogProbsOptions } from "./lib/sample/token_log_probs.ts";
 export { tokenValues } from "./lib/sample/token_values.ts";
@@ -324,6 +327,7 @@ export {
   type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
+  sampleResponses,
   scoreFunctionPolicyLoss,
   type StepBatch,
   type StepFn,

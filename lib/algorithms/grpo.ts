@@ -8,13 +8,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
-import { sample } from "../sample/sample.ts";
 import { groupRelativeAdvantages, type GroupScale } from "../advantage/group_relative.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
   clippedPolicyLoss,
-  encodePrompts,
   nonzeroFraction,
   onEveryToken,
   referenceLogProbs,
@@ -22,6 +20,7 @@ import {
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  sampleResponses,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -151,17 +150,11 @@ export async function grpoStep(
   state: StepState<GrpoConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config, policy } = state;
+  const { config } = state;
   const maxTokens = batch.maxTokens;
   // 1. Sample: G responses per prompt.
   let start = performance.now();
-  const rollout = await sample(policy, encodePrompts(batch), {
-    groupSize: config.groupSize,
-    maxTokens,
-    temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
-    rng: state.rng,
-  });
+  const rollout = await sampleResponses(state, batch);
   const sampleSeconds = secondsSince(start);
   const owned: tf.Tensor[] = [];
   try {

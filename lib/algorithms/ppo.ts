@@ -9,7 +9,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
-import { sample } from "../sample/sample.ts";
 import { tokenValues } from "../sample/token_values.ts";
 import { klShapedTokenRewards } from "../score/kl_shaped_rewards.ts";
 import { generalizedAdvantages } from "../advantage/generalized_advantages.ts";
@@ -21,11 +20,11 @@ import { explainedVarianceAsync } from "../metrics/explained_variance.ts";
 import {
   type Algorithm,
   clippedPolicyLoss,
-  encodePrompts,
   referenceLogProbs,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  sampleResponses,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -170,7 +169,7 @@ export async function ppoStep(
   state: StepState<PpoConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config, policy } = state;
+  const { config } = state;
   const valueModel = state.valueModel;
   const valueOptimizer = state.optimizers.value;
   if (valueModel === undefined || valueOptimizer === undefined) {
@@ -180,13 +179,7 @@ export async function ppoStep(
   }
   // 1. Sample: one response per prompt.
   let start = performance.now();
-  const rollout = await sample(policy, encodePrompts(batch), {
-    groupSize: config.groupSize,
-    maxTokens: batch.maxTokens,
-    temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
-    rng: state.rng,
-  });
+  const rollout = await sampleResponses(state, batch);
   const sampleSeconds = secondsSince(start);
   const owned: tf.Tensor[] = [];
   try {

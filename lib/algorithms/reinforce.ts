@@ -7,17 +7,16 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
-import { sample } from "../sample/sample.ts";
 import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
-  encodePrompts,
   nonzeroFraction,
   referenceLogProbs,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  sampleResponses,
   scoreFunctionPolicyLoss,
   scoreRollout,
   type StepBatch,
@@ -70,16 +69,10 @@ export async function reinforceStep(
   state: StepState<ReinforceConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config, policy } = state;
+  const { config } = state;
   // 1. Sample: G responses per prompt.
   let start = performance.now();
-  const rollout = await sample(policy, encodePrompts(batch), {
-    groupSize: config.groupSize,
-    maxTokens: batch.maxTokens,
-    temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
-    rng: state.rng,
-  });
+  const rollout = await sampleResponses(state, batch);
   const sampleSeconds = secondsSince(start);
   const owned: tf.Tensor[] = [];
   try {

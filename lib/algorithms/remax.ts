@@ -6,7 +6,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { disposeRollout } from "../sample/rollout.ts";
-import { sample } from "../sample/sample.ts";
 import { greedy } from "../sample/greedy.ts";
 import { baselineAdvantages } from "../advantage/baseline.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
@@ -20,6 +19,7 @@ import {
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  sampleResponses,
   scoreFunctionPolicyLoss,
   scoreRollout,
   type StepBatch,
@@ -136,13 +136,7 @@ export async function remaxStep(
   const prompts = encodePrompts(batch);
   // 1. Sample: G responses per prompt, and one greedy response per prompt for the baseline.
   let start = performance.now();
-  const rollout = await sample(policy, prompts, {
-    groupSize: config.groupSize,
-    maxTokens: batch.maxTokens,
-    temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
-    rng: state.rng,
-  });
+  const rollout = await sampleResponses(state, batch, prompts);
   const owned: tf.Tensor[] = [];
   try {
     const greedyRollout = await greedy(policy, prompts, {

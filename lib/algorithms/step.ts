@@ -12,15 +12,18 @@ import type { Policy } from "../policy/transformer.ts";
 import type { ValueModel } from "../policy/value_model.ts";
 import { disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { tokenLogProbs } from "../sample/token_log_probs.ts";
+import { localSampler, type Sampler } from "../sample/sampler.ts";
 import type { Tokenizer } from "../tasks/task.ts";
 import { type RewardFn, score } from "../score/score.ts";
 import { aggregateLoss, AGGREGATION_MODES, type AggregationMode } from "../loss/aggregate.ts";
 import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { klPenalty } from "../loss/kl_penalty.ts";
 import { policyGradientLoss } from "../loss/policy_gradient.ts";
+import { truncatedImportanceWeights } from "../loss/truncated_importance_weights.ts";
 import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
 import { clipFractionCounts } from "../metrics/clip_fraction.ts";
 import { approxKlSums } from "../metrics/approx_kl.ts";
+import { samplerLogProbGap } from "../metrics/sampler_gap.ts";
 import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
 import { applyUpdate, minibatchPlan, selectRows, selectRowsOf } from "./update.ts";
 
@@ -106,6 +109,16 @@ export interface StepState<C extends RlConfig = RlConfig> {
    * pass over the batch after the update (default off).
    */
   readonly measureAfterUpdate?: boolean;
+  /**
+   * Where responses and TRePO's continuations come from (default {@linkcode localSampler}): a
+   * remote sampler runs them on an inference server (see {@linkcode sampleResponses}).
+   */
+  readonly sampler?: Sampler;
+  /**
+   * Truncated importance sampling against a remote sampler's log-probs, with this cap `C`
+   * (`truncatedImportanceWeights`); off when absent, and unused with a local sampler.
+   */
+  readonly importanceSamplingCap?: number;
 }
 
 /** The prompts of one step and how to score their responses. */
@@ -221,6 +234,49 @@ export function encodePrompts(batch: StepBatch): number[][] {
   return batch.prompts.map((p) => batch.tokenizer.encode(p));
 }
 
+/**
+ * Step 1 of every recipe: `groupSize` responses to each prompt from the state's sampler
+ * ({@linkcode localSampler} unless `state.sampler` is set), at the config's temperature, drawing
+ * from the step's random stream.
+ *
+ * A remote sampler's tokens come with the server's log-probs. They are kept as
+ * `rollout.samplerLogProbs`, and `rollout.logProbs` becomes the local policy's log-probs of the
+ * same tokens: the "old" log-probs every ratio and clip is taken against, as TRL and verl do with
+ * vLLM. The gap between the two is reported by {@linkcode rolloutMetrics}, and truncated importance
+ * sampling against the server's is applied by {@linkcode updatePolicy} when
+ * `state.importanceSamplingCap` is set.
+ *
+ * @param state The step's state (policy, sampler, config, random stream).
+ * @param batch The step's batch (tokenizer, response budget).
+ * @param prompts Token ids of each prompt (default: the batch's prompts encoded).
+ * @returns The rollout, `promptsPerStep × groupSize` rows (dispose it with `disposeRollout`).
+ */
+export async function sampleResponses(
+  state: StepState,
+  batch: StepBatch,
+  prompts: number[][] = encodePrompts(batch),
+): Promise<Rollout> {
+  const { config, policy } = state;
+  const sampler = state.sampler ?? localSampler;
+  const rollout = await sampler.sample(policy, prompts, {
+    groupSize: config.groupSize,
+    maxTokens: batch.maxTokens,
+    temperature: config.temperature,
+    eosToken: batch.tokenizer.eos,
+    rng: state.rng,
+  });
+  if (!sampler.remote) return rollout;
+  let local: tf.Tensor2D;
+  try {
+    local = tf.tidy(() => tokenLogProbs(policy, rollout, { temperature: config.temperature }));
+  } catch (error) {
+    disposeRollout(rollout);
+    throw error;
+  }
+  rollout.samplerLogProbs?.dispose();
+  return { ...rollout, samplerLogProbs: rollout.logProbs, logProbs: local };
+}
+
 /** The scored rewards of a rollout. */
 export interface Scored {
   /** Response rewards, float32 `[B]` (dispose it). */
@@ -285,6 +341,11 @@ export interface PolicyLossInputs {
   advantages: tf.Tensor2D;
   /** Response mask, `[b, T']`. */
   mask: tf.Tensor2D;
+  /**
+   * Truncated importance weights against a remote sampler, `[b, T']`; constant. When present,
+   * {@linkcode policyObjective} multiplies the recipe's per-token loss by them (before the KL term).
+   */
+  importanceWeights?: tf.Tensor2D;
 }
 
 /** A recipe's per-token policy loss `[b, T']` (before the KL term and the aggregation). */
@@ -355,7 +416,8 @@ export interface PolicyObjectiveOptions {
 
 /**
  * The scalar a recipe's Adam step minimises on one (mini)batch:
- * `aggregate(ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`. The aggregation is normalised by
+ * `aggregate(w·ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`, with `w` the truncated
+ * importance weights against a remote sampler when given (else 1). The aggregation is normalised by
  * this (mini)batch's own token or sequence count, as TRL and verl do (`"constant"` by its rows ×
  * the response budget), so one minibatch of the whole batch is exactly the full-batch loss.
  *
@@ -375,6 +437,7 @@ export function policyObjective(
 ): tf.Scalar {
   return tf.tidy(() => {
     let perToken = options.loss(x);
+    if (x.importanceWeights !== undefined) perToken = tf.mul(perToken, x.importanceWeights);
     if (refLogProbs !== undefined && options.beta > 0) {
       perToken = tf.add(
         perToken,
@@ -416,7 +479,11 @@ export interface PolicyUpdateInputs {
 /**
  * The update every recipe ends with: for `epochs` passes, for each of `minibatches` random parts
  * of the rollout, one Adam step on {@linkcode policyObjective} with the recipe's per-token loss.
- * Old log-probs are the sampler's (`rollout.logProbs`). Each minibatch's loss is normalised by
+ * Old log-probs are `rollout.logProbs` (the sampler's, or the local policy's when the sampler is
+ * a server; see {@linkcode sampleResponses}). With a remote sampler and
+ * `state.importanceSamplingCap`, each token's loss is weighted by its truncated importance weight
+ * against the server (`truncatedImportanceWeights`), and `sampler/importance_weight_mean` and
+ * `sampler/importance_weight_truncated_fraction` report them. Each minibatch's loss is normalised by
  * its own token or sequence count (TRL, verl), so every Adam step sees a loss of the same scale
  * whatever the number of minibatches.
  *
@@ -448,6 +515,7 @@ export async function updatePolicy(
   const plan = minibatchPlan(rows, config.epochs, config.minibatches, state.rng);
   const weights = [...policy.weights.values()];
   const reused = plan.length > 1;
+  const cap = state.importanceSamplingCap;
   let lossSum = 0;
   let normSum = 0;
   let clipSum = 0;
@@ -460,13 +528,22 @@ export async function updatePolicy(
     const ref = inputs.refLogProbs === undefined
       ? undefined
       : selectRowsOf(inputs.refLogProbs, mbRows, width);
+    const importanceWeights = cap === undefined || mb.samplerLogProbs === undefined
+      ? undefined
+      : truncatedImportanceWeights(mb.logProbs, mb.samplerLogProbs, mb.mask, cap);
     // clip and drift counts are kept out of the gradient's tidy and read in one await afterwards
     // (no synchronous read: it would throw on webgpu).
     let counts: tf.Tensor | undefined;
     try {
       const result = await applyUpdate(state.optimizers.policy, weights, () => {
         const logProbs = tokenLogProbs(policy, mb, { temperature: config.temperature });
-        const x = { logProbs, oldLogProbs: mb.logProbs, advantages, mask: mb.mask };
+        const x = {
+          logProbs,
+          oldLogProbs: mb.logProbs,
+          advantages,
+          mask: mb.mask,
+          importanceWeights,
+        };
         if (reused) {
           counts = tf.keep(tf.concat([
             clipFractionCounts(x, { epsilon: config.clipEpsilon }),
@@ -489,7 +566,12 @@ export async function updatePolicy(
       }
     } finally {
       disposeRollout(mb);
-      tf.dispose([advantages, ...(ref === undefined ? [] : [ref]), ...(counts ? [counts] : [])]);
+      tf.dispose([
+        advantages,
+        ...(ref === undefined ? [] : [ref]),
+        ...(counts ? [counts] : []),
+        ...(importanceWeights === undefined ? [] : [importanceWeights]),
+      ]);
     }
   }
   return {
@@ -498,10 +580,37 @@ export async function updatePolicy(
     ...(reused
       ? { "clip_ratio": clipSum / plan.length, "policy/approx_kl": driftSum / plan.length }
       : {}),
+    ...(cap !== undefined && rollout.samplerLogProbs !== undefined
+      ? await importanceWeightMetrics(rollout, cap)
+      : {}),
     ...(state.measureAfterUpdate
       ? await afterUpdateMetrics(state, rollout, inputs.advantages)
       : {}),
   };
+}
+
+/** The mean truncated importance weight over the valid tokens, and the fraction truncated. */
+async function importanceWeightMetrics(rollout: Rollout, cap: number): Promise<StepMetrics> {
+  const stats = tf.tidy(() => {
+    const w = truncatedImportanceWeights(
+      rollout.logProbs,
+      rollout.samplerLogProbs!,
+      rollout.mask,
+      cap,
+    );
+    const count = tf.maximum(tf.sum(rollout.mask), 1);
+    const truncated = tf.mul(tf.cast(tf.greaterEqual(w, cap), "float32"), rollout.mask);
+    return tf.stack([tf.div(tf.sum(w), count), tf.div(tf.sum(truncated), count)]);
+  });
+  try {
+    const [mean, truncated] = await stats.data();
+    return {
+      "sampler/importance_weight_mean": mean,
+      "sampler/importance_weight_truncated_fraction": truncated,
+    };
+  } finally {
+    stats.dispose();
+  }
 }
 
 /** `clip_ratio/after_update` and `policy/approx_kl_after_update`: one forward pass, no gradient. */
@@ -563,7 +672,8 @@ export function onEveryToken(responses: tf.Tensor1D, mask: tf.Tensor2D): Respons
  *
  * @param rollout The responses.
  * @param refLogProbs Reference log-probs `[B, T]`, or `undefined`.
- * @returns `response_length/mean`, `entropy`, `kl` (0 without a reference).
+ * @returns `response_length/mean`, `entropy`, `kl` (0 without a reference), and with a remote
+ * sampler `sampler/logprob_gap_mean` and `sampler/logprob_gap_max` (`samplerLogProbGap`).
  */
 export async function rolloutMetrics(
   rollout: Rollout,
@@ -577,7 +687,13 @@ export async function rolloutMetrics(
       tf.sum(tf.mul(klPenalty(rollout.logProbs, refLogProbs, { estimator: "k3" }), rollout.mask)),
       count,
     );
-    return tf.stack([h, k]);
+    const parts = [h, k];
+    if (rollout.samplerLogProbs !== undefined) {
+      parts.push(
+        ...tf.unstack(samplerLogProbGap(rollout.logProbs, rollout.samplerLogProbs, rollout.mask)),
+      );
+    }
+    return tf.stack(parts);
   });
   const values = await both.data();
   both.dispose();
@@ -586,6 +702,9 @@ export async function rolloutMetrics(
     "response_length/mean": lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length),
     "entropy": values[0],
     "kl": values[1],
+    ...(rollout.samplerLogProbs === undefined
+      ? {}
+      : { "sampler/logprob_gap_mean": values[2], "sampler/logprob_gap_max": values[3] }),
   };
 }
 

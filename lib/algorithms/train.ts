@@ -16,7 +16,8 @@ import { fusedAdam } from "../policy/fused_adam.ts";
 import type { Task } from "../tasks/task.ts";
 import { taskByName } from "../tasks/task_by_name.ts";
 import type { RewardFn } from "../score/score.ts";
-import { checkInteger, describe } from "../validate.ts";
+import { checkInteger, checkNumber, describe } from "../validate.ts";
+import type { Sampler } from "../sample/sampler.ts";
 import { evaluateAccuracy } from "./evaluate.ts";
 import {
   type Algorithm,
@@ -134,6 +135,19 @@ export interface TrainOptions {
    * `clip_ratio/after_update` and `policy/approx_kl_after_update` (default false).
    */
   measureAfterUpdate?: boolean;
+  /**
+   * Where responses and TRePO's continuations are sampled (default `localSampler`): e.g. a
+   * `remoteSampler` on an inference server. Before the first step `train` calls its `check`
+   * (a server whose model does not match the policy is refused); after every update it calls its
+   * `syncWeights`, so that the next step samples from the updated policy.
+   */
+  sampler?: Sampler;
+  /**
+   * Truncated importance sampling against a remote sampler's log-probs with this cap `C > 0`
+   * (TRL's `vllm_importance_sampling_correction`, mode `token_truncate`; TRL's cap is 3). Off by
+   * default; ignored with a local sampler.
+   */
+  importanceSamplingCap?: number;
 }
 
 /** What {@linkcode train} returns. The caller owns `policy` and `valueModel`. */
@@ -221,6 +235,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       await writeRunFiles(outDir, settings, run, { maxTokens, models, resumed: options.resume });
     }
     const log: RunLog = { records: [], outDir, onStep: options.onStep };
+    await settings.sampler?.check?.(run.policy, task.tokenizer.eos);
 
     // Phase 4: the steps, each with its evaluation when due; phase 5: checkpoints when due.
     if (run.schedule.evalEvery > 0 && run.startStep === 0) {
@@ -229,6 +244,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     for (let step = run.startStep + 1; step <= steps; step++) {
       const started = performance.now();
       const metrics = await trainStep(run, settings, step, maxTokens, options.rewardWeights);
+      await settings.sampler?.syncWeights?.(run.policy, step);
       const { evalEvery, checkpointEvery } = run.schedule;
       const evaluation = evalEvery > 0 && (step % evalEvery === 0 || step === steps)
         ? await evaluate(run, task, maxTokens, log)
@@ -286,6 +302,8 @@ interface RunSettings {
   outDir: string | undefined;
   rewardFns: Record<string, RewardFn>;
   measureAfterUpdate: boolean;
+  sampler: Sampler | undefined;
+  importanceSamplingCap: number | undefined;
 }
 
 /** Look up the algorithm and task and check the numbers and `outDir` of `train`'s options. */
@@ -318,6 +336,13 @@ function checkTrainOptions(options: TrainOptions): RunSettings {
     outDir,
     rewardFns,
     measureAfterUpdate: options.measureAfterUpdate === true,
+    sampler: options.sampler,
+    importanceSamplingCap: options.importanceSamplingCap === undefined
+      ? undefined
+      : checkNumber(context, "importanceSamplingCap", options.importanceSamplingCap, {
+        min: 0,
+        exclusiveMin: true,
+      }),
   };
 }
 
@@ -569,6 +594,8 @@ function trainStep(
     rng: run.streams.step,
     step,
     measureAfterUpdate: settings.measureAfterUpdate,
+    sampler: settings.sampler,
+    importanceSamplingCap: settings.importanceSamplingCap,
   }, batch);
 }
 

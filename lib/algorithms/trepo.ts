@@ -35,8 +35,9 @@ import * as tf from "@tensorflow/tfjs";
 import type { Random } from "../random.ts";
 import type { Policy } from "../policy/transformer.ts";
 import { checkRollout, disposeRollout, type Rollout } from "../sample/rollout.ts";
-import { makeRollout, sample } from "../sample/sample.ts";
+import { makeRollout } from "../sample/sample.ts";
 import { type ContinuationSampler, continueFrom, type Prefix } from "../sample/continue_from.ts";
+import { localSampler } from "../sample/sampler.ts";
 import { interpolatePrefixValues } from "../advantage/interpolate_prefix_values.ts";
 import { prefixValueAdvantages } from "../advantage/prefix_value.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
@@ -44,11 +45,11 @@ import { checkFiniteValues, checkInteger, describe } from "../validate.ts";
 import {
   type Algorithm,
   clippedPolicyLoss,
-  encodePrompts,
   referenceLogProbs,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
+  sampleResponses,
   scoreRollout,
   type StepBatch,
   type StepMetrics,
@@ -366,13 +367,7 @@ export async function trepoStep(
   const G = config.groupSize;
   // 1. Sample: G responses per prompt.
   let start = performance.now();
-  const rollout = await sample(policy, encodePrompts(batch), {
-    groupSize: G,
-    maxTokens: batch.maxTokens,
-    temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
-    rng: state.rng,
-  });
+  const rollout = await sampleResponses(state, batch);
   const sampleSeconds = secondsSince(start);
   let continuationSeconds = 0;
   const owned: tf.Tensor[] = [];
@@ -382,7 +377,10 @@ export async function trepoStep(
     const scored = await scoreRollout(state, rollout, batch);
     owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): interpolated prefix values, differenced.
-    const estimated = await trepoAdvantages(policy, rollout, scored.values, {
+    // The continuations come from the same sampler as the responses (a server, when remote).
+    const sampler = state.sampler ?? localSampler;
+    const continuations: ContinuationSampler = (r, p, o) => sampler.continueFrom(policy, r, p, o);
+    const estimated = await trepoAdvantages(continuations, rollout, scored.values, {
       groupSize: G,
       positions: config.positions,
       continuations: config.continuations,

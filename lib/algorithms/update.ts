@@ -142,6 +142,9 @@ export function selectRows(rollout: Rollout, rows: readonly number[]): Rollout {
     tokens: cut(rollout.tokens),
     mask: cut(rollout.mask),
     logProbs: cut(rollout.logProbs),
+    ...(rollout.samplerLogProbs === undefined
+      ? {}
+      : { samplerLogProbs: cut(rollout.samplerLogProbs) }),
     lengths,
     groupSize: 1,
   };

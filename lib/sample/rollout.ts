@@ -14,8 +14,18 @@ export interface Rollout {
   tokens: tf.Tensor2D;
   /** float32 0/1 [B, T]; the EOS token is inside the mask; positions after it are 0. */
   mask: tf.Tensor2D;
-  /** Sampler's log-probs float32 [B, T] (0 at masked positions). */
+  /**
+   * The "old" log-probs float32 [B, T] (0 at masked positions) every ratio is taken against: the
+   * sampler's, or, when the sampler is a server, the local policy's of the same tokens (then the
+   * server's are in `samplerLogProbs`).
+   */
   logProbs: tf.Tensor2D;
+  /**
+   * The server's own log-probs float32 [B, T] when the tokens came from other weights than the
+   * local policy (a remote sampler): for the sampler-versus-trainer gap and truncated importance
+   * sampling. Absent for local sampling.
+   */
+  samplerLogProbs?: tf.Tensor2D;
   /** Valid response length of each row (includes EOS when present). */
   lengths: number[];
   /** Responses per prompt. */
@@ -23,7 +33,7 @@ export interface Rollout {
 }
 
 /**
- * Dispose the tensors of a rollout (`tokens`, `mask`, `logProbs`).
+ * Dispose the tensors of a rollout (`tokens`, `mask`, `logProbs`, and `samplerLogProbs`).
  *
  * @param r The rollout; its tensors must not be used afterwards.
  *
@@ -48,6 +58,7 @@ export interface Rollout {
  */
 export function disposeRollout(r: Rollout): void {
   tf.dispose([r.tokens, r.mask, r.logProbs]);
+  if (r.samplerLogProbs !== undefined) r.samplerLogProbs.dispose();
 }
 
 /**

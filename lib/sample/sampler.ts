@@ -6,7 +6,12 @@
  * @module
  */
 import type { Policy } from "../policy/transformer.ts";
-import { type Continuations, continueFrom, type ContinueFromOptions, type Prefix } from "./continue_from.ts";
+import {
+  type Continuations,
+  continueFrom,
+  type ContinueFromOptions,
+  type Prefix,
+} from "./continue_from.ts";
 import type { Rollout } from "./rollout.ts";
 import { sample, type SampleOptions } from "./sample.ts";
 
@@ -30,6 +35,17 @@ export interface Sampler {
     prefixes: Prefix[],
     options: ContinueFromOptions,
   ): Promise<Continuations>;
+  /**
+   * Called by `train` once before the first step: a server sampler refuses a server whose model
+   * does not match the local policy (vocabulary size, EOS, context length).
+   */
+  check?(policy: Policy, eosToken: number): Promise<void>;
+  /**
+   * Called by `train` after every update (`step` is the step just taken): a server sampler puts
+   * the new weights on the server (a LoRA adapter under a new name) so the next step samples
+   * from the updated policy.
+   */
+  syncWeights?(policy: Policy, step: number): Promise<void>;
 }
 
 /** The local policy: {@linkcode sample} and {@linkcode continueFrom} themselves. */
