@@ -61,6 +61,8 @@ export class ServerError extends Error {
   readonly attempts: number;
 
   /**
+   * Make the error (the client builds it; callers read `kind`, `status`, `serverMessage`).
+   *
    * @param message The full message.
    * @param details Kind, status, server message, attempts and cause.
    */
