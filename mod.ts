@@ -240,6 +240,32 @@ export {
   type KlShapedTokenRewardsOptions,
 } from "./lib/score/kl_shaped_rewards.ts";
 export { rewardModelFn } from "./lib/score/reward_model.ts";
+export { remoteReward, type RemoteRewardOptions } from "./lib/score/remote_reward.ts";
+export { localSampler, type Sampler } from "./lib/sample/sampler.ts";
+export {
+  type RemoteSampler,
+  remoteSampler,
+  type RemoteSamplerOptions,
+} from "./lib/sample/remote_sampler.ts";
+export {
+  checkServerModel,
+  type ServerModelExpectation,
+  type ServerModelInfo,
+} from "./lib/sample/server_model_check.ts";
+export {
+  type CompletionExpectation,
+  type CompletionRows,
+  completionRows,
+} from "./lib/sample/completion_choices.ts";
+export {
+  type ServerClient,
+  serverClient,
+  type ServerClientOptions,
+  ServerError,
+  type ServerErrorKind,
+  type ServerRequest,
+} from "./lib/remote/server_client.ts";
+export { type ConcurrencyLimit, concurrencyLimit } from "./lib/remote/concurrency.ts";
 export { addition } from "./lib/tasks/addition.ts";
 export { sortDigits } from "./lib/tasks/sort_digits.ts";
 export {
