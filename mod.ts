@@ -241,7 +241,6 @@ export {
 } from "./lib/score/kl_shaped_rewards.ts";
 export { rewardModelFn } from "./lib/score/reward_model.ts";
 export { remoteReward, type RemoteRewardOptions } from "./lib/score/remote_reward.ts";
-export { localSampler, type Sampler } from "./lib/sample/sampler.ts";
 export {
   type RemoteSampler,
   remoteSampler,

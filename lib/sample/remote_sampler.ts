@@ -58,7 +58,13 @@ export interface RemoteSampler extends Sampler {
    * reach `maxLength`. Afterwards, token ids are checked against `vocabSize` and each request's
    * prompt + `max_tokens` against `max_model_len` before it is sent.
    */
-  check(expect: ServerModelExpectation): Promise<ServerModelInfo>;
+  checkServer(expect: ServerModelExpectation): Promise<ServerModelInfo>;
+  /**
+   * `train`'s start-up hook: {@linkcode RemoteSampler.checkServer} with the policy's vocabulary
+   * size and the task's EOS (the context length is checked per request instead: a server may
+   * legitimately serve a shorter `max_model_len` than the model's positions).
+   */
+  check(policy: Policy, eosToken: number): Promise<void>;
   /** `POST /v1/load_lora_adapter {lora_name, lora_path}`: the server loads a PEFT adapter. */
   loadAdapter(name: string, path: string): Promise<void>;
   /** `POST /v1/unload_lora_adapter {lora_name}`: the server drops the adapter. */
@@ -125,6 +131,17 @@ export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
   const adapterPaths = options.adapterPaths ??
     { load: "/v1/load_lora_adapter", unload: "/v1/unload_lora_adapter" };
   const state: ServerState = { client, model: baseModel, limit };
+  const checkServer = async (expect: ServerModelExpectation): Promise<ServerModelInfo> => {
+    const info = await checkServerModel(
+      `Cannot use the server at ${client.baseUrl}`,
+      client,
+      state.model,
+      expect,
+    );
+    state.vocabSize = expect.vocabSize;
+    state.maxModelLen = info.maxModelLen;
+    return info;
+  };
 
   return {
     name: `remote ${client.baseUrl} ${baseModel}`,
@@ -141,17 +158,9 @@ export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
       prefixes: Prefix[],
       continueOptions: ContinueFromOptions,
     ) => remoteContinueFrom(state, rollout, prefixes, continueOptions),
-    async check(expect: ServerModelExpectation) {
-      const info = await checkServerModel(
-        `Cannot use the server at ${client.baseUrl}`,
-        client,
-        state.model,
-        expect,
-      );
-      state.vocabSize = expect.vocabSize;
-      state.maxModelLen = info.maxModelLen;
-      return info;
-    },
+    check: (policy: Policy, eosToken: number) =>
+      checkServer({ vocabSize: policy.config.vocabSize, eosToken }).then(() => undefined),
+    checkServer,
     async loadAdapter(name: string, path: string) {
       const where = "Cannot load a LoRA adapter";
       const body = {

@@ -33,7 +33,7 @@ Deno.test("adapters: load, sample from the adapter name, unload", async () => {
       lora_name: "step-1",
       lora_path: "/adapters/step-1",
     });
-    const info = await sampler.check({ vocabSize: 8, eosToken: EOS });
+    const info = await sampler.checkServer({ vocabSize: 8, eosToken: EOS });
     assertEquals(info.served, [MODEL, "step-1"]);
 
     const options = { groupSize: 3, maxTokens: 6, eosToken: EOS, seed: 5 };

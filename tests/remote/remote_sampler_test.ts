@@ -195,7 +195,7 @@ Deno.test("remote sample refuses token ids outside the checked vocabulary", asyn
   // The server refuses prompt ids ≥ 4 (so the check passes for 4) but generates from 8 tokens.
   await withServer(async (server, policy) => {
     const sampler = remoteSampler({ baseUrl: server.url, model: MODEL, retries: 0 });
-    await sampler.check({ vocabSize: 4, eosToken: EOS });
+    await sampler.checkServer({ vocabSize: 4, eosToken: EOS });
     const e = await assertRejects(() =>
       sampler.sample(policy, [[1, 2]], { groupSize: 8, maxTokens: 8, eosToken: EOS, seed: 1 })
     );
