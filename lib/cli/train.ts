@@ -25,6 +25,7 @@ import { parsePrompts } from "../hub/load_prompts.ts";
 import { textTask } from "../hub/prompt_task.ts";
 import { formatReward } from "../score/math_reward.ts";
 import type { Task } from "../tasks/task.ts";
+import { remoteSampler } from "../sample/remote_sampler.ts";
 
 /** The command's options (besides the algorithm's config keys). */
 interface Options {
@@ -37,6 +38,9 @@ interface Options {
   out: string | undefined;
   resume: boolean;
   measureAfterUpdate: boolean;
+  samplerUrl: string | undefined;
+  samplerModel: string | undefined;
+  importanceSamplingCap: number | undefined;
   fromCheckpoint: string | undefined;
   fromHub: string | undefined;
   pushToHub: string | undefined;
@@ -80,6 +84,17 @@ const FLAGS: readonly [string, string, string][] = [
     "--measure-after-update",
     "off",
     "log clip_ratio/after_update and policy/approx_kl_after_update (one extra forward pass)",
+  ],
+  [
+    "--sampler-url URL",
+    "none",
+    "sample responses and TRePO continuations on an OpenAI-compatible server (vLLM, SGLang) serving --model; API key from $TREPO_SAMPLER_API_KEY",
+  ],
+  ["--sampler-model NAME", "--model", "the model name the server serves"],
+  [
+    "--importance-sampling-cap C",
+    "off",
+    "truncated importance sampling against the server's log-probs, weights capped at C (TRL: 3)",
   ],
   ["--from-checkpoint DIR", "none", "start from this checkpoint instead of a warm start"],
   ["--from-hub ORG/NAME[@REV]", "none", "start from a checkpoint on the Hugging Face Hub"],
@@ -169,6 +184,9 @@ export function parseTrainArgs(args: readonly string[]): Options {
     out: undefined,
     resume: false,
     measureAfterUpdate: false,
+    samplerUrl: undefined,
+    samplerModel: undefined,
+    importanceSamplingCap: undefined,
     fromCheckpoint: undefined,
     fromHub: undefined,
     pushToHub: undefined,
@@ -247,6 +265,15 @@ export function parseTrainArgs(args: readonly string[]): Options {
         break;
       case "out":
         o.out = raw[flag];
+        break;
+      case "sampler-url":
+        o.samplerUrl = raw[flag];
+        break;
+      case "sampler-model":
+        o.samplerModel = raw[flag];
+        break;
+      case "importance-sampling-cap":
+        o.importanceSamplingCap = number(flag);
         break;
       case "from-checkpoint":
         o.fromCheckpoint = raw[flag];
@@ -397,6 +424,17 @@ export async function main(args: readonly string[]): Promise<void> {
       "Cannot parse the command line: --model and --data go together (a pretrained model and its {question, answer} rows)",
     );
   }
+  if (o.samplerUrl === undefined) {
+    if (o.samplerModel !== undefined || o.importanceSamplingCap !== undefined) {
+      throw new RangeError(
+        "Cannot parse the command line: --sampler-model and --importance-sampling-cap need --sampler-url",
+      );
+    }
+  } else if (o.model === undefined) {
+    throw new RangeError(
+      "Cannot parse the command line: --sampler-url needs --model (the server serves that pretrained model)",
+    );
+  }
   if (o.model !== undefined && (o.fromCheckpoint !== undefined || o.fromHub !== undefined)) {
     throw new RangeError(
       "Cannot parse the command line: --model cannot be combined with --from-checkpoint or --from-hub",
@@ -490,6 +528,14 @@ export async function main(args: readonly string[]): Promise<void> {
     outDir: out,
     resume: o.resume,
     measureAfterUpdate: o.measureAfterUpdate,
+    ...(o.samplerUrl === undefined ? {} : {
+      sampler: remoteSampler({
+        baseUrl: o.samplerUrl,
+        model: o.samplerModel ?? o.model!,
+        apiKey: Deno.env.get("TREPO_SAMPLER_API_KEY"),
+      }),
+      importanceSamplingCap: o.importanceSamplingCap,
+    }),
     onStep: progress(o.steps, o.quiet),
     ...(pretrained === undefined
       ? {}
