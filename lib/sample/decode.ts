@@ -193,9 +193,8 @@ function naiveLogits(
  * @returns The new tokens (EOS included when drawn) and their log-probs, per row.
  */
 export async function decode(policy: Policy, request: DecodeRequest): Promise<DecodeResult> {
-  const { contexts, budgets, eosToken: eos, temperature, choose } = request;
+  const { contexts, budgets, choose } = request;
   const batch = contexts.length;
-  const vocab = policy.config.vocabSize;
   const tokens: number[][] = contexts.map(() => []);
   const logProbs: number[][] = contexts.map(() => []);
   const active = budgets.map((n) => n > 0);
