@@ -62,7 +62,12 @@ function clear(): void {
  * const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
  * const x = tf.tensor2d([[1, 1]]);
  * const before = tf.memory().numTensors;
- * const y = await withTransposedWeights(() => dense(x, w).array());
+ * const y = await withTransposedWeights(async () => {
+ *   const out = dense(x, w);
+ *   const values = await out.array();
+ *   out.dispose();
+ *   return values;
+ * });
  * assertEquals(y, [[3, 7]]);
  * assertEquals(tf.memory().numTensors, before);
  * tf.dispose([w, x]);
