@@ -5,13 +5,17 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { nativeGemmActive } from "../native_gemm.ts";
+import { cachedTranspose } from "./transposed_weights.ts";
 
 /**
  * `x·Wᵀ + b` with `W` `[out, in]` (PyTorch `nn.Linear`), `x` `[N, in]`, `b` `[out]` optional.
  *
  * On wasm without the native GEMM, `Wᵀ` is materialised with `tf.transpose` and multiplied with
  * a plain matmul: the stock kernel's transpose flag misses XNNPACK's fast path (measured 10× slower
- * on `[1024, 576]·[49152, 576]ᵀ`, `deno task bench:lm`).
+ * on `[1024, 576]·[49152, 576]ᵀ`, `deno task bench:lm`). Inside `withTransposedWeights` (the
+ * decoding loop) and when no gradient tape records, a weight variable's `Wᵀ` comes from that
+ * cache, computed once per call instead of once per token; `tf.matMul(x, w, false, true)` stays
+ * the reference formulation (tests hold them equal).
  *
  * @param x Inputs `[N, in]`.
  * @param w The weight `[out, in]`.
@@ -20,7 +24,10 @@ import { nativeGemmActive } from "../native_gemm.ts";
  */
 export function dense(x: tf.Tensor2D, w: tf.Tensor, b?: tf.Tensor): tf.Tensor2D {
   const plain = tf.getBackend() === "wasm" && !nativeGemmActive();
-  const y: tf.Tensor2D = plain
+  const cached = plain ? cachedTranspose(w) : undefined;
+  const y: tf.Tensor2D = cached !== undefined
+    ? tf.matMul(x, cached)
+    : plain
     ? tf.tidy(() => tf.matMul(x, tf.transpose(w as tf.Tensor2D)))
     : tf.matMul(x, w as tf.Tensor2D, false, true);
   return b === undefined ? y : tf.add(y, b) as tf.Tensor2D;

@@ -27,6 +27,7 @@ import { policyDecodeStep, policyHead, policyTrunk } from "../policy/architectur
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 import { decodeTyped } from "./typed_decode.ts";
 import { useTypedKernels } from "../policy/causal_attention.ts";
+import { withTransposedWeights } from "../models/transposed_weights.ts";
 
 /** Chooses the next token of one row from its log-probs (at the sampling temperature). */
 export type TokenChooser = (logProbs: Float32Array, row: number) => number;
@@ -192,9 +193,8 @@ function naiveLogits(
  * @returns The new tokens (EOS included when drawn) and their log-probs, per row.
  */
 export async function decode(policy: Policy, request: DecodeRequest): Promise<DecodeResult> {
-  const { contexts, budgets, eosToken: eos, temperature, choose } = request;
+  const { contexts, budgets, choose } = request;
   const batch = contexts.length;
-  const vocab = policy.config.vocabSize;
   const tokens: number[][] = contexts.map(() => []);
   const logProbs: number[][] = contexts.map(() => []);
   const active = budgets.map((n) => n > 0);
@@ -221,6 +221,23 @@ export async function decode(policy: Policy, request: DecodeRequest): Promise<De
     ? "tfjs"
     : request.engine ?? (useTypedKernels() ? "typed" : "tfjs");
   if (useCache && engine === "typed") return decodeTyped(policy, request);
+  // Pretrained weights are transposed once per call here, not once per token (`dense`).
+  return withTransposedWeights(() => decodeTfjs(policy, request, useCache));
+}
+
+/** The tfjs-op loop of {@linkcode decode} (every row active, budgets ≥ 1). */
+async function decodeTfjs(
+  policy: Policy,
+  request: DecodeRequest,
+  useCache: boolean,
+): Promise<DecodeResult> {
+  const { contexts, budgets, eosToken: eos, temperature, choose } = request;
+  const batch = contexts.length;
+  const vocab = policy.config.vocabSize;
+  const tokens: number[][] = contexts.map(() => []);
+  const logProbs: number[][] = contexts.map(() => []);
+  const active = budgets.map((n) => n > 0);
+  const maxBudget = Math.max(0, ...budgets);
   const sequences = contexts.map((c) => [...c]);
   let state: CachedState | undefined = useCache ? prefillShared(policy, contexts, eos) : undefined;
   let logits = state?.lastLogits ?? naiveLogits(policy, sequences, eos);

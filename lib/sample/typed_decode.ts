@@ -180,15 +180,38 @@ function forward(
       const last = positions[i];
       for (let h = 0; h < heads; h++) {
         const qo = i * 3 * d + h * dh;
-        let max = -Infinity;
-        for (let j = 0; j <= last; j++) {
+        // Four keys at a time: each dot product still sums e = 0 … dh−1 in order (the same
+        // float operations as one at a time), but the four chains run in parallel.
+        let j = 0;
+        for (; j + 3 <= last; j += 4) {
+          const k0 = base + j * d + h * dh;
+          const k1 = k0 + d;
+          const k2 = k1 + d;
+          const k3 = k2 + d;
+          let d0 = 0;
+          let d1 = 0;
+          let d2 = 0;
+          let d3 = 0;
+          for (let e = 0; e < dh; e++) {
+            const q = qkv[qo + e];
+            d0 += q * keys[k0 + e];
+            d1 += q * keys[k1 + e];
+            d2 += q * keys[k2 + e];
+            d3 += q * keys[k3 + e];
+          }
+          scores[j] = d0 * scale;
+          scores[j + 1] = d1 * scale;
+          scores[j + 2] = d2 * scale;
+          scores[j + 3] = d3 * scale;
+        }
+        for (; j <= last; j++) {
           const ko = base + j * d + h * dh;
           let dot = 0;
           for (let e = 0; e < dh; e++) dot += qkv[qo + e] * keys[ko + e];
-          dot *= scale;
-          scores[j] = dot;
-          if (dot > max) max = dot;
+          scores[j] = dot * scale;
         }
+        let max = -Infinity;
+        for (let j = 0; j <= last; j++) if (scores[j] > max) max = scores[j];
         let z = 0;
         for (let j = 0; j <= last; j++) {
           const p = Math.exp(scores[j] - max);
