@@ -19,6 +19,7 @@ import {
   onEveryToken,
   referenceLogProbs,
   type ResponseAdvantages,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -159,7 +160,7 @@ export async function grpoStep(
     groupSize: config.groupSize,
     maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   const sampleSeconds = secondsSince(start);

@@ -23,6 +23,7 @@ import {
   clippedPolicyLoss,
   encodePrompts,
   referenceLogProbs,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -184,7 +185,7 @@ export async function ppoStep(
     groupSize: config.groupSize,
     maxTokens: batch.maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   const sampleSeconds = secondsSince(start);

@@ -15,6 +15,7 @@ import {
   encodePrompts,
   nonzeroFraction,
   referenceLogProbs,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -77,7 +78,7 @@ export async function reinforceStep(
     groupSize: config.groupSize,
     maxTokens: batch.maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   const sampleSeconds = secondsSince(start);

@@ -17,6 +17,7 @@ import {
   onEveryToken,
   referenceLogProbs,
   type ResponseAdvantages,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -140,14 +141,14 @@ export async function remaxStep(
     groupSize: config.groupSize,
     maxTokens: batch.maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   const owned: tf.Tensor[] = [];
   try {
     const greedyRollout = await greedy(policy, prompts, {
       maxTokens: batch.maxTokens,
-      eosToken: batch.tokenizer.eos,
+      ...responseEnd(batch.tokenizer),
     });
     const greedyLengths = greedyRollout.lengths;
     const sampleSeconds = secondsSince(start);

@@ -17,6 +17,7 @@ import {
   onEveryToken,
   referenceLogProbs,
   type ResponseAdvantages,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -122,7 +123,7 @@ export async function rlooStep(
     groupSize: config.groupSize,
     maxTokens: batch.maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   const sampleSeconds = secondsSince(start);

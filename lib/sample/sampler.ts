@@ -6,7 +6,12 @@
  * @module
  */
 import type { Policy } from "../policy/transformer.ts";
-import { type Continuations, continueFrom, type ContinueFromOptions, type Prefix } from "./continue_from.ts";
+import {
+  type Continuations,
+  continueFrom,
+  type ContinueFromOptions,
+  type Prefix,
+} from "./continue_from.ts";
 import type { Rollout } from "./rollout.ts";
 import { sample, type SampleOptions } from "./sample.ts";
 
