@@ -7,6 +7,7 @@ import type { Policy } from "../policy/transformer.ts";
 import { greedy } from "../sample/greedy.ts";
 import { disposeRollout } from "../sample/rollout.ts";
 import type { Task } from "../tasks/task.ts";
+import { responseEnd } from "./step.ts";
 import { checkInteger, describe } from "../validate.ts";
 
 /** Options of {@linkcode evaluateAccuracy}. */
@@ -101,7 +102,7 @@ export async function evaluateAccuracy(
     const batch = examples.slice(start, start + batchSize);
     const rollout = await greedy(policy, batch.map((e) => tokenizer.encode(e.prompt)), {
       maxTokens,
-      eosToken: tokenizer.eos,
+      ...responseEnd(tokenizer),
     });
     try {
       const [, width] = rollout.tokens.shape;

@@ -16,6 +16,7 @@ import {
   onEveryToken,
   referenceLogProbs,
   type ResponseAdvantages,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -141,7 +142,7 @@ export async function remaxStep(
   try {
     const greedyRollout = await greedy(policy, prompts, {
       maxTokens: batch.maxTokens,
-      eosToken: batch.tokenizer.eos,
+      ...responseEnd(batch.tokenizer),
     });
     const greedyLengths = greedyRollout.lengths;
     const sampleSeconds = secondsSince(start);

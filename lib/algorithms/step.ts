@@ -225,6 +225,34 @@ export function resolveConfig<C extends RlConfig>(
 }
 
 /**
+ * The ids that end a sampled response, as `sample` / `greedy` / `continueFrom` options: `eosToken`
+ * is the tokenizer's `eos` (the padding too), `stopTokens` its other EOS ids (`eosIds`, e.g. the
+ * several `eos_token_id`s of a Llama 3 `generation_config.json`).
+ *
+ * @param tokenizer The task's tokenizer.
+ * @returns `{ eosToken, stopTokens }` (`stopTokens` empty for a tokenizer with one EOS id).
+ *
+ * @example
+ * ```ts
+ * import { responseEnd } from "./step.ts";
+ * import { charTokenizer } from "../tasks/task.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(responseEnd(charTokenizer("01")), { eosToken: 0, stopTokens: [] });
+ * assertEquals(
+ *   responseEnd({ ...charTokenizer("01"), eos: 0, eosIds: [0, 2] }),
+ *   { eosToken: 0, stopTokens: [2] },
+ * );
+ * ```
+ */
+export function responseEnd(
+  tokenizer: Tokenizer,
+): { eosToken: number; stopTokens: readonly number[] } {
+  const eosToken = tokenizer.eos;
+  return { eosToken, stopTokens: (tokenizer.eosIds ?? []).filter((id) => id !== eosToken) };
+}
+
+/**
  * Encode the prompts of a batch.
  *
  * @param batch The step's batch.
@@ -262,7 +290,7 @@ export async function sampleResponses(
     groupSize: config.groupSize,
     maxTokens: batch.maxTokens,
     temperature: config.temperature,
-    eosToken: batch.tokenizer.eos,
+    ...responseEnd(batch.tokenizer),
     rng: state.rng,
   });
   if (!sampler.remote) return rollout;

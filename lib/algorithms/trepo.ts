@@ -46,6 +46,7 @@ import {
   type Algorithm,
   clippedPolicyLoss,
   referenceLogProbs,
+  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
   rolloutMetrics,
@@ -153,6 +154,8 @@ export interface TrepoAdvantageOptions {
   temperature?: number;
   /** The EOS token id. */
   eosToken: number;
+  /** More ids that end a continuation as `eosToken` does; default none. */
+  stopTokens?: readonly number[];
   /** The stream the positions, then the continuations, are drawn from (advanced by the call). */
   rng: Random;
   /**
@@ -286,6 +289,7 @@ export async function trepoAdvantages(
       maxTokens: options.maxTokens,
       temperature: options.temperature ?? 1,
       eosToken: options.eosToken,
+      ...(options.stopTokens === undefined ? {} : { stopTokens: options.stopTokens }),
       rng: options.rng,
     });
     continuationSeconds = secondsSince(continued);
@@ -386,7 +390,7 @@ export async function trepoStep(
       continuations: config.continuations,
       maxTokens: batch.maxTokens,
       temperature: config.temperature,
-      eosToken: batch.tokenizer.eos,
+      ...responseEnd(batch.tokenizer),
       rng: state.rng,
       scoreCompletions: (promptTokens, completions) =>
         scoreCompletions(state, batch, promptTokens, completions),

@@ -16,15 +16,15 @@ import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
 import { ALGORITHM_NAMES, algorithmByName, type StepRecord, train } from "../algorithms/train.ts";
 import { type FieldSpec, resolveConfig } from "../algorithms/step.ts";
 // ---- Hub (lib/hub, helper "hub"): --from-hub pulls a checkpoint, --push-to-hub uploads the result.
-import { parseHubRef } from "../hub/hub_ref.ts";
+import { type HubFileRef, parseHubFileRef, parseHubRef } from "../hub/hub_ref.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
 import { pushCheckpoint } from "../hub/push_checkpoint.ts";
 import { runCommand } from "./flags.ts";
 import { loadPretrained } from "../hub/load_pretrained.ts";
-import { parsePrompts } from "../hub/load_prompts.ts";
+import { loadPrompts, parsePrompts } from "../hub/load_prompts.ts";
 import { textTask } from "../hub/prompt_task.ts";
 import { formatReward } from "../score/math_reward.ts";
-import type { Task } from "../tasks/task.ts";
+import type { Example, Task } from "../tasks/task.ts";
 import { remoteSampler } from "../sample/remote_sampler.ts";
 
 /** The command's options (besides the algorithm's config keys). */
@@ -70,7 +70,7 @@ const FLAGS: readonly [string, string, string][] = [
   [
     "--data FILE",
     "none",
-    "{question, answer} rows (.jsonl, .json, .parquet; GSM8K format) for --model",
+    "{question, answer} rows (.jsonl, .json, .parquet; GSM8K format) for --model: a local file or a Hub dataset file org/dataset[@rev]:path",
   ],
   ["--steps N", "200", "total RL steps (a resumed run continues up to N)"],
   ["--seed N", "0", "seed of the warm start, the sampling and the prompts"],
@@ -368,17 +368,39 @@ function progress(steps: number, quiet: boolean): (record: StepRecord) => void {
 }
 
 /**
- * A pretrained model (`--model`) and the text task over its data file (`--data`): the longest
- * response fits the model's positions after the longest prompt (at most 256 tokens).
+ * The `{question, answer}` rows of `--data`: a local file, or else (when the argument has a `:`) a
+ * file of a Hub dataset repo, `org/dataset[@revision]:path/in/repo`, downloaded by `loadPrompts`
+ * from `$HF_ENDPOINT` (default huggingface.co) with `$HF_TOKEN`.
  */
-async function loadTextRun(model: string, data: string): Promise<{ policy: Policy; task: Task }> {
+async function loadData(data: string): Promise<Example[]> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(data);
   } catch (error) {
-    throw new Error(`Cannot read --data ${data}: ${(error as Error).message}`);
+    if (!(error instanceof Deno.errors.NotFound) || !data.includes(":")) {
+      throw new Error(`Cannot read --data ${data}: ${(error as Error).message}`);
+    }
+    let ref: HubFileRef;
+    try {
+      ref = parseHubFileRef(data);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot read --data ${data}: no such file, and not a Hub dataset file (${
+          (error as Error).message.replace(/^Cannot parse Hub file reference: /, "")
+        })`,
+      );
+    }
+    return await loadPrompts(ref.repo, { path: ref.path, revision: ref.revision });
   }
-  const examples = await parsePrompts(bytes, data);
+  return await parsePrompts(bytes, data);
+}
+
+/**
+ * A pretrained model (`--model`) and the text task over its data file (`--data`): the longest
+ * response fits the model's positions after the longest prompt (at most 256 tokens).
+ */
+async function loadTextRun(model: string, data: string): Promise<{ policy: Policy; task: Task }> {
+  const examples = await loadData(data);
   const { policy, tokenizer } = await loadPretrained(model);
   try {
     const name = data.split("/").pop()!.replace(/\.[^.]*$/, "");

@@ -9,6 +9,7 @@ import { Random } from "../random.ts";
 import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import type { Task } from "../tasks/task.ts";
+import { responseEnd } from "../algorithms/step.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 
 /** Options of {@linkcode evaluateSampledReward}. */
@@ -112,7 +113,7 @@ export async function evaluateSampledReward(
       groupSize: samples,
       maxTokens,
       temperature,
-      eosToken: tokenizer.eos,
+      ...responseEnd(tokenizer),
       rng,
     });
     try {

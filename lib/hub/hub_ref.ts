@@ -79,3 +79,51 @@ export function parseHubRef(ref: string): HubRef {
   }
   return { repo, revision };
 }
+
+/** A file of a Hub repo at a revision, e.g. `{ repo: "openai/gsm8k", revision: "main", path: "main/train-00000-of-00001.parquet" }`. */
+export interface HubFileRef extends HubRef {
+  /** The file's path inside the repo. */
+  path: string;
+}
+
+/**
+ * Splits `"org/name[@revision]:path"` (the `--data` form of a Hub dataset file) into repo,
+ * revision and path; the revision defaults to `"main"`.
+ *
+ * @param ref `namespace/name`, optionally `@revision`, then `:` and the file's path in the repo.
+ * @returns `{ repo, revision, path }`.
+ * @throws {TypeError} When there is no `:path`, the path is empty, absolute or has `..`, or the
+ * part before `:` is not a valid `org/name[@revision]`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * import { parseHubFileRef } from "./hub_ref.ts";
+ *
+ * assertEquals(parseHubFileRef("openai/gsm8k@v2:main/train.parquet"), {
+ *   repo: "openai/gsm8k",
+ *   revision: "v2",
+ *   path: "main/train.parquet",
+ * });
+ * assertThrows(() => parseHubFileRef("openai/gsm8k"), TypeError, "org/dataset[@revision]:path");
+ * ```
+ */
+export function parseHubFileRef(ref: string): HubFileRef {
+  const context = "Cannot parse Hub file reference";
+  const colon = typeof ref === "string" ? ref.indexOf(":") : -1;
+  const path = colon < 0 ? "" : ref.slice(colon + 1);
+  if (path === "" || path.startsWith("/") || path.split("/").includes("..")) {
+    throw new TypeError(
+      `${context}: expected "org/dataset[@revision]:path/in/repo", got ${JSON.stringify(ref)}`,
+    );
+  }
+  try {
+    return { ...parseHubRef(ref.slice(0, colon)), path };
+  } catch (error) {
+    throw new TypeError(
+      `${context}: expected "org/dataset[@revision]:path/in/repo", got ${JSON.stringify(ref)} (${
+        (error as Error).message.replace(/^Cannot parse Hub reference: /, "")
+      })`,
+    );
+  }
+}

@@ -5,15 +5,14 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { encodeSafetensors } from "../policy/safetensors.ts";
 import { writeDirectoryAtomically } from "../policy/checkpoint.ts";
 import { makePolicy, type Policy } from "../policy/transformer.ts";
 import { gpt2Family } from "./gpt2.ts";
 import type { HfConfig, ModelFamily } from "./hf_config.ts";
-import { type Float32Tensor, readSafetensorsFloat32 } from "./hf_safetensors.ts";
 import { createHfTokenizer, type HfTokenizer } from "./hf_tokenizer.ts";
 import { llamaFamily } from "./llama.ts";
+import { loadWeights, planWeights } from "./pretrained_weights.ts";
 import { qwen2Family } from "./qwen2.ts";
 import { qwen3Family } from "./qwen3.ts";
 
@@ -98,9 +97,11 @@ function parseJson(text: string, name: string, context: string): Record<string, 
  * (`loadPretrained` in `lib/hub/load_pretrained.ts`, the one `mod.ts` exports, also takes a Hub
  * repo and calls this with the pulled folder.)
  *
- * Weights stored as F32, F16 or BF16 become float32. Shards are read one at a time; every
- * tensor is checked (present, shape from `config.json`) before any variable is created, so a
- * failure leaves nothing allocated. EOS ids come from `generation_config.json` (else the
+ * Weights stored as F32, F16 or BF16 become float32, holding about one float32 copy of the
+ * weights: first only the safetensors headers of every shard are read and every tensor is checked
+ * (present, shape from `config.json`, dtype, file long enough), and the tokenizer is read, so bad
+ * input fails before any variable exists; then the shards are read one at a time, tensor by
+ * tensor, each variable created as its values arrive (a failure there disposes what was created). EOS ids come from `generation_config.json` (else the
  * tokenizer's `eos_token`).
  *
  * @param dir The folder (`config.json`, `model.safetensors` or `model.safetensors.index.json`
@@ -151,46 +152,7 @@ export async function loadPretrainedFolder(dir: string): Promise<Pretrained> {
   } else {
     shards = ["model.safetensors"];
   }
-  const found = new Map<string, Float32Tensor>();
-  for (const shard of shards) {
-    let bytes: Uint8Array | undefined;
-    try {
-      bytes = await Deno.readFile(join(dir, shard));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) throw new Error(`${context}: ${shard} is missing`);
-      throw error;
-    }
-    let tensors: Map<string, Float32Tensor>;
-    try {
-      tensors = readSafetensorsFloat32(bytes, shard);
-    } catch (error) {
-      throw new Error(`${context}: ${(error as Error).message.replace(/^Cannot read /, "")}`);
-    }
-    bytes = undefined;
-    for (const [name, tensor] of tensors) {
-      const internal = family.weightName(name);
-      if (internal === undefined) continue;
-      const expected = family.weightShapes.get(internal);
-      if (expected === undefined) {
-        throw new Error(
-          `${context}: ${shard} has tensor "${name}", which ${config.model_type} with this config.json does not use`,
-        );
-      }
-      if (
-        expected.length !== tensor.shape.length || expected.some((n, i) => n !== tensor.shape[i])
-      ) {
-        throw new Error(
-          `${context}: tensor "${name}" in ${shard} has shape [${tensor.shape}], config.json implies [${expected}]`,
-        );
-      }
-      found.set(internal, tensor);
-    }
-  }
-  for (const name of family.weightShapes.keys()) {
-    if (!found.has(name)) {
-      throw new Error(`${context}: weight "${name}" is missing from ${shards.join(", ")}`);
-    }
-  }
+  const plan = await planWeights(dir, shards, family, context);
   // Tokenizer and generation config.
   const generation = await readText(dir, "generation_config.json", context, true);
   let eos: number[] | undefined;
@@ -212,14 +174,7 @@ export async function loadPretrainedFolder(dir: string): Promise<Pretrained> {
       `${context}: the tokenizer has ${tokenizer.vocabSize} ids, more than the model's vocab_size ${vocab}`,
     );
   }
-  const weights = new Map<string, tf.Variable>();
-  for (const [name, shape] of family.weightShapes) {
-    const t = found.get(name)!;
-    const initial = tf.tensor(t.data, [...shape], "float32");
-    weights.set(name, tf.variable(initial, true));
-    initial.dispose();
-    found.delete(name);
-  }
+  const weights = await loadWeights(plan, family, context);
   const policy = makePolicy(family.policyConfig, weights, true, family.architecture);
   return { policy, tokenizer, config };
 }

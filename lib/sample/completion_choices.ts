@@ -14,8 +14,10 @@ export interface CompletionExpectation {
   n: number;
   /** `max_tokens` of the request. */
   maxTokens: number;
-  /** The EOS token id: a response ends with it or has exactly `maxTokens` tokens. */
+  /** The EOS token id: a response ends with it (or a stop id) or has exactly `maxTokens` tokens. */
   eosToken: number;
+  /** Further ids that end a response like EOS (several EOS ids of `generation_config.json`). */
+  stopTokens?: readonly number[];
   /** Token ids must be below this (when known). */
   vocabSize?: number;
 }
@@ -167,14 +169,17 @@ function checkLength(
   expect: CompletionExpectation,
 ): void {
   const { maxTokens, eosToken } = expect;
+  const stops = new Set([eosToken, ...(expect.stopTokens ?? [])]);
   const length = tokens.length;
   if (length === 0) throw new TypeError(`${where}: the response is empty`);
   if (length > maxTokens) {
     throw new TypeError(`${where}: ${length} tokens, more than max_tokens ${maxTokens}`);
   }
-  const eosAt = tokens.indexOf(eosToken);
+  const eosAt = tokens.findIndex((id) => stops.has(id));
   if (eosAt >= 0 && eosAt < length - 1) {
-    throw new TypeError(`${where}: EOS ${eosToken} at token ${eosAt}, before the end (${length})`);
+    throw new TypeError(
+      `${where}: EOS ${tokens[eosAt]} at token ${eosAt}, before the end (${length})`,
+    );
   }
   const endsWithEos = eosAt === length - 1;
   if (!endsWithEos && length !== maxTokens) {

@@ -6,7 +6,14 @@
 import type { Random } from "../random.ts";
 import type { Policy } from "../policy/transformer.ts";
 import { checkInteger, describe } from "../validate.ts";
-import { checkEos, checkTemperature, decode, filteredWeights } from "./decode.ts";
+import {
+  checkEos,
+  checkStopTokens,
+  checkTemperature,
+  decode,
+  filteredWeights,
+  stopSet,
+} from "./decode.ts";
 import { checkRollout, type Rollout } from "./rollout.ts";
 import { resolveRandom } from "./sample.ts";
 
@@ -35,6 +42,8 @@ export interface ContinueFromOptions {
   temperature?: number;
   /** The EOS token id. */
   eosToken: number;
+  /** More ids that end a response as `eosToken` does; default none. */
+  stopTokens?: readonly number[];
 }
 
 /** The continuations of a set of prefixes. */
@@ -70,7 +79,8 @@ export type ContinuationSampler = (
  * through the model once (up to its longest requested prefix) and every prefix of that row, and
  * each of its `samples` copies, takes its keys/values from that one pass (causal attention makes
  * them identical); decoding then extends the cache one token per step. The rollout itself holds
- * no cache, so the rows are re-encoded once per call. A prefix that already ends with EOS, or
+ * no cache, so the rows are re-encoded once per call. A prefix that already ends with EOS (or a
+ * stop id), or
  * that already has `maxTokens` tokens, is returned as is without sampling.
  *
  * @see He et al., arXiv 2506.02553 — TRePO: `V̂(p) = mean_k RM(p ⊕ y_k)`, `y_k ~ π(·|p)`.
@@ -118,6 +128,8 @@ export async function continueFrom(
   const maxTokens = checkInteger(context, "maxTokens", options.maxTokens, 1);
   const temperature = checkTemperature(context, options.temperature ?? 1);
   const eos = checkEos(context, options.eosToken, policy);
+  const stopTokens = checkStopTokens(context, options.stopTokens, policy.config.vocabSize);
+  const stops = stopSet(eos, stopTokens);
   if (!Array.isArray(prefixes)) {
     throw new TypeError(`${context}: prefixes must be an array, got ${describe(prefixes)}`);
   }
@@ -154,7 +166,7 @@ export async function continueFrom(
   const heads: number[][] = [];
   for (const { row, position } of prefixes) {
     const head = tokens[row].slice(0, position);
-    const endsWithEos = position > 0 && head[position - 1] === eos;
+    const endsWithEos = position > 0 && stops.has(head[position - 1]);
     const budget = endsWithEos ? 0 : Math.max(0, maxTokens - position);
     for (let k = 0; k < samples; k++) {
       heads.push(head);
@@ -166,6 +178,7 @@ export async function continueFrom(
     contexts,
     budgets,
     eosToken: eos,
+    stopTokens,
     temperature,
     choose: (logProbs) => rng.categorical(filteredWeights(logProbs)),
   });

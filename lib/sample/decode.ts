@@ -40,6 +40,8 @@ export interface DecodeRequest {
   budgets: readonly number[];
   /** The EOS token id. */
   eosToken: number;
+  /** More ids that end a row as EOS does (kept as its last token); default none. */
+  stopTokens?: readonly number[];
   /** Logits are divided by this before the softmax. */
   temperature: number;
   /** The token choice (sampling or argmax). */
@@ -238,6 +240,7 @@ async function decodeTfjs(
   const logProbs: number[][] = contexts.map(() => []);
   const active = budgets.map((n) => n > 0);
   const maxBudget = Math.max(0, ...budgets);
+  const stops = stopSet(eos, request.stopTokens);
   const sequences = contexts.map((c) => [...c]);
   let state: CachedState | undefined = useCache ? prefillShared(policy, contexts, eos) : undefined;
   let logits = state?.lastLogits ?? naiveLogits(policy, sequences, eos);
@@ -255,7 +258,7 @@ async function decodeTfjs(
         tokens[b].push(token);
         logProbs[b].push(row[token]);
         sequences[b].push(token);
-        if (token === eos || tokens[b].length >= budgets[b]) active[b] = false;
+        if (stops.has(token) || tokens[b].length >= budgets[b]) active[b] = false;
       }
       if (!active.some((a) => a)) break;
       if (state === undefined) {
@@ -388,6 +391,41 @@ export function checkEos(context: string, eosToken: unknown, policy: Policy): nu
     );
   }
   return eos;
+}
+
+/**
+ * Check optional stop ids (each an id of the vocabulary): the ids besides `eosToken` that end a
+ * response (a `generation_config.json` may list several EOS ids).
+ *
+ * @returns The ids, or `[]` when `stopTokens` is undefined.
+ * @throws {TypeError} When `stopTokens` is not an array of integers.
+ * @throws {RangeError} For an id outside `[0, V)`.
+ */
+export function checkStopTokens(
+  context: string,
+  stopTokens: unknown,
+  vocabSize = Infinity,
+): number[] {
+  if (stopTokens === undefined) return [];
+  if (!Array.isArray(stopTokens)) {
+    throw new TypeError(
+      `${context}: stopTokens must be an array of ids, got ${describe(stopTokens)}`,
+    );
+  }
+  return stopTokens.map((id, i) => {
+    const n = checkInteger(context, `stopTokens[${i}]`, id, 0);
+    if (n >= vocabSize) {
+      throw new RangeError(
+        `${context}: stopTokens[${i}] must be in [0, ${vocabSize}), got ${n}`,
+      );
+    }
+    return n;
+  });
+}
+
+/** The ids that end a response: EOS and the stop ids. */
+export function stopSet(eosToken: number, stopTokens: readonly number[] = []): Set<number> {
+  return new Set([eosToken, ...stopTokens]);
 }
 
 /** Check the temperature (> 0); the message points to `greedy` for deterministic decoding. */

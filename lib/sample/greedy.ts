@@ -5,7 +5,7 @@
  */
 import type { Policy } from "../policy/transformer.ts";
 import { checkInteger } from "../validate.ts";
-import { argmax, checkEos, checkPrompts, decode } from "./decode.ts";
+import { argmax, checkEos, checkPrompts, checkStopTokens, decode } from "./decode.ts";
 import type { Rollout } from "./rollout.ts";
 import { makeRollout } from "./sample.ts";
 
@@ -15,11 +15,14 @@ export interface GreedyOptions {
   maxTokens: number;
   /** The EOS token id: kept inside the mask, then used as padding. */
   eosToken: number;
+  /** More ids that end a response as `eosToken` does (kept inside the mask); default none. */
+  stopTokens?: readonly number[];
 }
 
 /**
  * Decode one response per prompt by always taking the most likely token,
- * `y_t = argmax_v π(v | prompt, y_<t)` (the first on ties), until EOS or `maxTokens`.
+ * `y_t = argmax_v π(v | prompt, y_<t)` (the first on ties), until EOS (or one of `stopTokens`)
+ * or `maxTokens`.
  *
  * Same decoding loop (key/value cache, left-padded prompts) as `sample`. `logProbs` are the
  * temperature-1 log-probs of the chosen tokens.
@@ -61,12 +64,14 @@ export async function greedy(
   const context = "Cannot decode greedily";
   const maxTokens = checkInteger(context, "maxTokens", options?.maxTokens, 1);
   const eosToken = checkEos(context, options.eosToken, policy);
+  const stopTokens = checkStopTokens(context, options.stopTokens, policy.config.vocabSize);
   checkPrompts(context, prompts, policy, maxTokens);
   const rows = prompts.map((p) => [...p]);
   const result = await decode(policy, {
     contexts: rows,
     budgets: rows.map(() => maxTokens),
     eosToken,
+    stopTokens,
     temperature: 1,
     choose: (logProbs) => argmax(logProbs),
   });

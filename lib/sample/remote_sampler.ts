@@ -11,7 +11,7 @@ import type { Random } from "../random.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 import { type CompletionRows, completionRows } from "./completion_choices.ts";
 import type { Continuations, ContinueFromOptions, Prefix } from "./continue_from.ts";
-import { checkTemperature } from "./decode.ts";
+import { checkStopTokens, checkTemperature, stopSet } from "./decode.ts";
 import { checkRollout, type Rollout } from "./rollout.ts";
 import { makeRollout, type SampleOptions } from "./sample.ts";
 import type { Sampler } from "./sampler.ts";
@@ -80,7 +80,8 @@ export interface RemoteSampler extends Sampler {
  * `n = G`, `max_tokens`, `temperature` (and `top_k`/`top_p` when given), `seed`, `logprobs: 0`
  * (vLLM then returns the sampled token's log-prob only), `return_tokens_as_token_ids: true`
  * (each `logprobs.tokens` entry is `"token_id:<id>"`: ids are read back exactly, nothing is
- * re-tokenised), `stop_token_ids: [eos]`, `ignore_eos: false` and `skip_special_tokens: false`.
+ * re-tokenised), `stop_token_ids: [eos, ...stopTokens]`, `ignore_eos: false` and
+ * `skip_special_tokens: false`.
  * vLLM appends a stop token to the output before it checks for the stop, so EOS is part of the
  * returned tokens and log-probs; it is kept inside the rollout's mask as locally. vLLM numbers the
  * choices prompt by prompt (`index = i·G + g`), which is the rollout's row order. The seed is
@@ -206,6 +207,7 @@ interface CompletionParams {
   maxTokens: number;
   temperature: number;
   eosToken: number;
+  stopTokens: readonly number[];
   seed: number;
   topK?: number;
   topP?: number;
@@ -221,6 +223,7 @@ async function remoteSample(
   const groupSize = checkInteger(context, "groupSize", options.groupSize ?? 1, 1);
   const temperature = checkTemperature(context, options.temperature ?? 1);
   const eosToken = checkEosToken(context, options.eosToken, state.vocabSize);
+  const stopTokens = checkStopTokens(context, options.stopTokens, state.vocabSize);
   checkTokenLists(context, "prompts", prompts, state.vocabSize);
   const seed = resolveSeed(context, options.seed, options.rng);
   const rows = await complete(context, state, prompts, {
@@ -228,6 +231,7 @@ async function remoteSample(
     maxTokens,
     temperature,
     eosToken,
+    stopTokens,
     seed,
     topK: options.topK === undefined ? undefined : checkInteger(context, "topK", options.topK, 1),
     topP: options.topP === undefined
@@ -251,6 +255,7 @@ async function remoteContinueFrom(
   const maxTokens = checkInteger(context, "maxTokens", options.maxTokens, 1);
   const temperature = checkTemperature(context, options.temperature ?? 1);
   const eosToken = checkEosToken(context, options.eosToken, state.vocabSize);
+  const stops = stopSet(eosToken, checkStopTokens(context, options.stopTokens, state.vocabSize));
   checkPrefixes(context, prefixes, batch, rollout.lengths);
   const seed = resolveSeed(context, options.seed, options.rng);
   const tokens = await rollout.tokens.array();
@@ -260,7 +265,7 @@ async function remoteContinueFrom(
   const byBudget = new Map<number, number[]>();
   heads.forEach((head, i) => {
     const done = head.length >= maxTokens ||
-      (head.length > 0 && head[head.length - 1] === eosToken);
+      (head.length > 0 && stops.has(head[head.length - 1]));
     if (done) return;
     const budget = maxTokens - head.length;
     byBudget.set(budget, [...(byBudget.get(budget) ?? []), i]);
@@ -274,6 +279,7 @@ async function remoteContinueFrom(
       maxTokens: budget,
       temperature,
       eosToken,
+      stopTokens: [...stops].filter((id) => id !== eosToken),
       seed: (seed + j) % 2 ** 31,
     });
   }));
@@ -332,7 +338,7 @@ function complete(
     seed: params.seed,
     logprobs: 0,
     return_tokens_as_token_ids: true,
-    stop_token_ids: [params.eosToken],
+    stop_token_ids: [params.eosToken, ...params.stopTokens],
     ignore_eos: false,
     skip_special_tokens: false,
     echo: false,
@@ -353,6 +359,7 @@ function complete(
       n: params.n,
       maxTokens: params.maxTokens,
       eosToken: params.eosToken,
+      stopTokens: params.stopTokens,
       vocabSize: state.vocabSize,
     });
   });

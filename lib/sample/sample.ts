@@ -7,7 +7,14 @@ import * as tf from "@tensorflow/tfjs";
 import { Random } from "../random.ts";
 import type { Policy } from "../policy/transformer.ts";
 import { checkInteger, checkNumber } from "../validate.ts";
-import { checkEos, checkPrompts, checkTemperature, decode, filteredWeights } from "./decode.ts";
+import {
+  checkEos,
+  checkPrompts,
+  checkStopTokens,
+  checkTemperature,
+  decode,
+  filteredWeights,
+} from "./decode.ts";
 import type { Rollout } from "./rollout.ts";
 
 /** Options of {@linkcode sample}. */
@@ -24,6 +31,11 @@ export interface SampleOptions {
   topP?: number;
   /** The EOS token id: kept inside the mask, then used as padding. */
   eosToken: number;
+  /**
+   * More ids that end a response as `eosToken` does (kept inside the mask; padding stays
+   * `eosToken`), e.g. the other EOS ids of a `generation_config.json`. Default none.
+   */
+  stopTokens?: readonly number[];
   /** Seed of a fresh {@linkcode Random} (give `seed` or `rng`). */
   seed?: number;
   /** The generator to draw from (advanced by the call). */
@@ -87,7 +99,8 @@ export function makeRollout(
  * Sample `groupSize` responses for each prompt from π(· | prompt) at a temperature, optionally
  * truncated by top-k and top-p, incrementally with a key/value cache.
  *
- * `y_t ~ softmax(z_t / τ)` restricted to the top-k / nucleus set, until EOS or `maxTokens`.
+ * `y_t ~ softmax(z_t / τ)` restricted to the top-k / nucleus set, until EOS (or one of
+ * `stopTokens`) or `maxTokens`.
  * Prompts may have different lengths (left-padded internally; positions count from each
  * prompt's first token). The identical prompts of a group are prefilled once.
  *
@@ -144,6 +157,7 @@ export async function sample(
     }
   }
   const eosToken = checkEos(context, options.eosToken, policy);
+  const stopTokens = checkStopTokens(context, options.stopTokens, policy.config.vocabSize);
   checkPrompts(context, prompts, policy, maxTokens);
   const rng = resolveRandom(context, options.seed, options.rng);
   const rows: number[][] = [];
@@ -152,6 +166,7 @@ export async function sample(
     contexts: rows,
     budgets: rows.map(() => maxTokens),
     eosToken,
+    stopTokens,
     temperature,
     useCache: options.kvCache ?? true,
     choose: (logProbs) => rng.categorical(filteredWeights(logProbs, topK, topP)),

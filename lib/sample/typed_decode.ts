@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Policy, PolicyConfig } from "../policy/transformer.ts";
 import { weight } from "../policy/layers.ts";
-import { prefixSources } from "./decode.ts";
+import { prefixSources, stopSet } from "./decode.ts";
 
 /** Per-call view of the weights: vectors and embedding tables read once, matrices kept as tensors. */
 interface Snapshot {
@@ -260,6 +260,8 @@ export interface TypedDecodeRequest {
   budgets: readonly number[];
   /** The EOS token id. */
   eosToken: number;
+  /** More ids that end a row as EOS does; default none. */
+  stopTokens?: readonly number[];
   /** Logits are divided by this before the softmax. */
   temperature: number;
   /** The token choice (sampling or argmax), given the row's log-probs. */
@@ -279,6 +281,7 @@ export function decodeTyped(
   request: TypedDecodeRequest,
 ): { tokens: number[][]; logProbs: number[][] } {
   const { contexts, budgets, eosToken: eos, temperature, choose } = request;
+  const stops = stopSet(eos, request.stopTokens);
   const s = snapshot(policy);
   const { dModel: d, vocabSize: vocab } = s.config;
   const batch = contexts.length;
@@ -328,7 +331,7 @@ export function decodeTyped(
       const token = choose(row, b);
       tokens[b].push(token);
       logProbs[b].push(row[token]);
-      if (token !== eos && tokens[b].length < budgets[b]) {
+      if (!stops.has(token) && tokens[b].length < budgets[b]) {
         next.push(b);
         nextTokens.push(token);
       }

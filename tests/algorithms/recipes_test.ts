@@ -22,6 +22,7 @@ import { reinforce } from "../../lib/algorithms/reinforce.ts";
 
 import { trepo } from "../../lib/algorithms/trepo.ts";
 import { ppo } from "../../lib/algorithms/ppo.ts";
+import { fixLogits } from "../policy/reference_forward.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -138,4 +139,40 @@ Deno.test("trepo step on a tiny policy counts continuation tokens", async () => 
   });
   assertEquals(m["tokens/generated"] > 4 * m["response_length/mean"] - 1e-9, true);
   assert(m["trepo/continuation_tokens"] >= 0);
+});
+
+Deno.test("every recipe ends responses at any of the tokenizer's EOS ids (eosIds), not only eos", async () => {
+  const digit = addition.tokenizer.encode("7")[0];
+  const tokenizer = { ...addition.tokenizer, eosIds: [addition.tokenizer.eos, digit] };
+  for (const algorithm of [grpo, rloo, remax, reinforce, trepo, ppo] as Algorithm[]) {
+    const config = resolveConfig(algorithm, { maxTokens: 4, beta: 0 });
+    const policy = tinyPolicy();
+    // The policy emits the second EOS id, "7", almost surely at every position.
+    fixLogits(
+      policy.weights,
+      Array.from({ length: policy.config.vocabSize }, (_, v) => v === digit ? 40 : 0),
+    );
+    const valueModel = algorithm.usesValueModel
+      ? createValueModel({ ...policy.config, seed: 9 })
+      : undefined;
+    const optimizers = {
+      policy: tf.train.adam(1e-3),
+      value: valueModel === undefined ? undefined : tf.train.adam(1e-3),
+    };
+    const batch: StepBatch = {
+      prompts: addition.prompts(new Random(5), config.promptsPerStep),
+      tokenizer,
+      rewardFns: { length: (_p: string, c: string) => c.length },
+      maxTokens: 4,
+    };
+    const metrics = await algorithm.step(
+      { config, policy, valueModel, optimizers, rng: new Random(1), step: 1 },
+      batch,
+    );
+    assertEquals(metrics["response_length/mean"], 1, algorithm.name);
+    policy.dispose();
+    valueModel?.dispose();
+    optimizers.policy.dispose();
+    optimizers.value?.dispose();
+  }
 });
