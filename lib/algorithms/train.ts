@@ -138,8 +138,8 @@ export interface TrainOptions {
   /**
    * Where responses and TRePO's continuations are sampled (default `localSampler`): e.g. a
    * `remoteSampler` on an inference server. Before the first step `train` calls its `check`
-   * (a server whose model does not match the policy is refused); after every update it calls its
-   * `syncWeights`, so that the next step samples from the updated policy.
+   * (a server whose model does not match the policy is refused) and its `syncWeights`; after every
+   * update it calls `syncWeights` again, so that every step samples from the current policy.
    */
   sampler?: Sampler;
   /**
@@ -236,6 +236,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     const log: RunLog = { records: [], outDir, onStep: options.onStep };
     await settings.sampler?.check?.(run.policy, task.tokenizer.eos);
+    await settings.sampler?.syncWeights?.(run.policy, run.startStep);
 
     // Phase 4: the steps, each with its evaluation when due; phase 5: checkpoints when due.
     if (run.schedule.evalEvery > 0 && run.startStep === 0) {

@@ -41,9 +41,9 @@ export interface Sampler {
    */
   check?(policy: Policy, eosToken: number): Promise<void>;
   /**
-   * Called by `train` after every update (`step` is the step just taken): a server sampler puts
-   * the new weights on the server (a LoRA adapter under a new name) so the next step samples
-   * from the updated policy.
+   * Called by `train` before the first step and after every update (`step` is the number of
+   * updates the policy has had): a server sampler puts the weights on the server (a LoRA adapter
+   * under a new name) so the next step samples from the current policy.
    */
   syncWeights?(policy: Policy, step: number): Promise<void>;
 }

@@ -181,7 +181,7 @@ function spy(failAtCall?: number) {
   return { sampler, calls };
 }
 
-Deno.test("train checks the sampler once, syncs it after every update, and matches the default", async () => {
+Deno.test("train checks the sampler once, syncs it at the start and after every update, and matches the default", async () => {
   const common = {
     algorithm: "grpo",
     task: "addition",
@@ -197,6 +197,7 @@ Deno.test("train checks the sampler once, syncs it after every update, and match
     const plain = await train({ ...common, policy: b });
     assertEquals(calls, [
       `check ${a.config.vocabSize} ${addition.tokenizer.eos}`,
+      "sync 0",
       "sync 1",
       "sync 2",
     ]);
