@@ -125,19 +125,28 @@ Deno.test("saveAdapter round-trips bit-exactly, and PEFT loads what it writes", 
         assertEquals(await bits(again.weights.get(name)!), await bits(w), name);
       }
       // Python PEFT loads the saved folder; compare with trepo's own logits.
-      const sequences = [];
-      for (const s of expected(family).sequences.slice(0, 2)) {
-        const logits = Array.from(await logitsOf(again, s.tokens));
-        const v = again.config.vocabSize;
-        sequences.push({
-          tokens: s.tokens,
-          logits: s.tokens.map((_, t) => logits.slice(t * v, (t + 1) * v)),
-        });
-      }
-      await Deno.writeTextFile(`${dir}/${family}.json`, JSON.stringify({ sequences }));
+      await writeLogits(again, family, `${dir}/${family}.json`);
       pairs.push(`${dir}/${family}.json`, ROOT + family, `${dir}/${family}`);
       for (const p of [again, lora, base]) p.dispose();
     }
+    // An adapter made and trained by trepo (every llama projection, one Adam step).
+    const { policy: base } = await loadPretrainedFolder(ROOT + "llama");
+    const lora = loraPolicy(base, { rank: 3, alpha: 6, targetModules: LLAMA_TARGETS, seed: 9 });
+    const tokens = tf.tensor2d([[5, 9, 17, 33, 2]], [1, 5], "int32");
+    const optimizer = tf.train.adam(5e-2);
+    await applyUpdate(
+      optimizer,
+      [...lora.weights.values()],
+      () => tf.mean(tf.square(lora.logits(tokens))) as tf.Scalar,
+      { maxGradNorm: Infinity, what: "the LoRA policy", step: 1 },
+    );
+    await saveAdapter(lora, `${dir}/trained`);
+    await writeLogits(lora, "llama", `${dir}/trained.json`);
+    pairs.push(`${dir}/trained.json`, ROOT + "llama", `${dir}/trained`);
+    tokens.dispose();
+    optimizer.dispose();
+    lora.dispose();
+    base.dispose();
     if (await hasPeft("PEFT load of saveAdapter output")) {
       const out = await new Deno.Command("python3", { args: [CHECK_PEFT, ...pairs] }).output();
       const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
@@ -148,6 +157,20 @@ Deno.test("saveAdapter round-trips bit-exactly, and PEFT loads what it writes", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** The policy's logits on the first sequences of the fixture, as tools/check_peft.py reads them. */
+async function writeLogits(policy: Policy, family: string, path: string): Promise<void> {
+  const sequences = [];
+  for (const s of expected(family).sequences.slice(0, 2)) {
+    const logits = Array.from(await logitsOf(policy, s.tokens));
+    const v = policy.config.vocabSize;
+    sequences.push({
+      tokens: s.tokens,
+      logits: s.tokens.map((_, t) => logits.slice(t * v, (t + 1) * v)),
+    });
+  }
+  await Deno.writeTextFile(path, JSON.stringify({ sequences }));
+}
 
 /** True when python3 has peft, transformers and torch; logs "skipped" otherwise. */
 async function hasPeft(what: string): Promise<boolean> {
