@@ -513,5 +513,14 @@ export {
   type TokenizerFiles,
 } from "./lib/models/hf_tokenizer.ts";
 export type { HfConfig, ModelFamily } from "./lib/models/hf_config.ts";
-export type { Architecture } from "./lib/policy/architecture.ts";
+export type { Architecture, ProjectionLayout } from "./lib/policy/architecture.ts";
+export {
+  type LoraAdapter,
+  loraAdapterOf,
+  type LoraArchitecture,
+  type LoraOptions,
+  loraPolicy,
+  mergeAdapter,
+} from "./lib/models/lora.ts";
+export { loadAdapter, saveAdapter, type SaveAdapterOptions } from "./lib/models/peft_adapter.ts";
 export type { KeyValueCache, TrunkOptions, TrunkOutput } from "./lib/policy/layers.ts";

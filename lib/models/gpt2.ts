@@ -6,7 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Architecture } from "../policy/architecture.ts";
+import type { Architecture, ProjectionLayout } from "../policy/architecture.ts";
 import {
   embedRows,
   gelu,
@@ -17,13 +17,18 @@ import {
 } from "../policy/layers.ts";
 import { dense } from "./dense.ts";
 import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
+import { projection } from "./projection.ts";
 import { configInt, configNumber, type HfConfig, type ModelFamily } from "./hf_config.ts";
 
 const PREFIX = "transformer.";
 
-function conv1d(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  return tf.add(tf.matMul(x, w as tf.Tensor2D), b);
-}
+/** The `Conv1D` modules of each block, relative to `transformer.h.<l>.`. */
+const GPT2_PROJECTIONS: readonly string[] = [
+  "attn.c_attn",
+  "attn.c_proj",
+  "mlp.c_fc",
+  "mlp.c_proj",
+];
 
 /**
  * A GPT-2 model from its `config.json`.
@@ -73,7 +78,7 @@ export function gpt2Family(config: HfConfig): ModelFamily {
   shapes.set(PREFIX + "ln_f.bias", [d]);
 
   function blocks(
-    weights: ReadonlyMap<string, tf.Variable>,
+    weights: ReadonlyMap<string, tf.Tensor>,
     x0: tf.Tensor2D,
     batch: number,
     length: number,
@@ -87,7 +92,9 @@ export function gpt2Family(config: HfConfig): ModelFamily {
     for (let l = 0; l < layers; l++) {
       const p = `${PREFIX}h.${l}.`;
       const a = layerNorm(x, w(p + "ln_1.weight"), w(p + "ln_1.bias"), eps);
-      const qkv = conv1d(a, w(p + "attn.c_attn.weight"), w(p + "attn.c_attn.bias"));
+      const conv1d = (name: string, input: tf.Tensor2D) =>
+        projection(weights, p + name, input, "conv1d");
+      const qkv = conv1d("attn.c_attn", a);
       const [q, k, v] = tf.split(qkv, 3, 1) as tf.Tensor2D[];
       const att = cachedAttention(q, k, v, { past, layer: l, keys, values }, {
         batch,
@@ -96,18 +103,23 @@ export function gpt2Family(config: HfConfig): ModelFamily {
         kvHeads: h,
         headDim: dh,
       }, bias);
-      x = tf.add(x, conv1d(att, w(p + "attn.c_proj.weight"), w(p + "attn.c_proj.bias")));
+      x = tf.add(x, conv1d("attn.c_proj", att));
       const m = layerNorm(x, w(p + "ln_2.weight"), w(p + "ln_2.bias"), eps);
-      const hid = gelu(conv1d(m, w(p + "mlp.c_fc.weight"), w(p + "mlp.c_fc.bias")));
-      x = tf.add(x, conv1d(hid, w(p + "mlp.c_proj.weight"), w(p + "mlp.c_proj.bias")));
+      const hid = gelu(conv1d("mlp.c_fc", m));
+      x = tf.add(x, conv1d("mlp.c_proj", hid));
     }
     const hidden = layerNorm(x, w(PREFIX + "ln_f.weight"), w(PREFIX + "ln_f.bias"), eps);
     return { hidden, cache: { keys, values } };
   }
 
+  const projections = new Map<string, ProjectionLayout>();
+  for (let l = 0; l < layers; l++) {
+    for (const name of GPT2_PROJECTIONS) projections.set(`${PREFIX}h.${l}.${name}`, "conv1d");
+  }
   const architecture: Architecture = {
     modelType: "gpt2",
     hfConfig: config,
+    projections,
     trunk(weights, tokens, options = {}) {
       const [batch, length] = tokens.shape;
       const ids = tf.reshape(tokens, [batch * length]) as tf.Tensor1D;

@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Architecture } from "../policy/architecture.ts";
+import type { Architecture, ProjectionLayout } from "../policy/architecture.ts";
 import { embedRows, type KeyValueCache, positionIds, weight } from "../policy/layers.ts";
 import { dense } from "./dense.ts";
 import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
@@ -22,7 +22,8 @@ import {
   ropeInverseFrequencies,
   rotaryTables,
 } from "./rotary_embedding.ts";
-import { swiglu } from "./swiglu.ts";
+import { gatedSilu } from "./swiglu.ts";
+import { projection } from "./projection.ts";
 
 /** The shape of a Llama-style decoder. */
 export interface RopeDecoderConfig {
@@ -43,6 +44,17 @@ export interface RopeDecoderConfig {
   /** RMSNorm of each query and key head before RoPE (Qwen3). */
   qkNorm: boolean;
 }
+
+/** The linear modules of each block (`nn.Linear`), relative to `model.layers.<l>.`. */
+const ROPE_DECODER_PROJECTIONS: readonly string[] = [
+  "self_attn.q_proj",
+  "self_attn.k_proj",
+  "self_attn.v_proj",
+  "self_attn.o_proj",
+  "mlp.gate_proj",
+  "mlp.up_proj",
+  "mlp.down_proj",
+];
 
 /** Check the head counts of a config. */
 export function checkHeads(c: RopeDecoderConfig): void {
@@ -88,7 +100,7 @@ function weightShapes(c: RopeDecoderConfig): Map<string, number[]> {
  */
 function blocks(
   c: RopeDecoderConfig,
-  weights: ReadonlyMap<string, tf.Variable>,
+  weights: ReadonlyMap<string, tf.Tensor>,
   x0: tf.Tensor2D,
   batch: number,
   length: number,
@@ -107,10 +119,10 @@ function blocks(
   for (let l = 0; l < c.layers; l++) {
     const p = `model.layers.${l}.`;
     const a = rmsNorm(x, w(p + "input_layernorm.weight"), eps);
-    const bias3 = (name: string) => c.qkvBias ? w(`${p}self_attn.${name}_proj.bias`) : undefined;
-    let q = dense(a, w(p + "self_attn.q_proj.weight"), bias3("q"));
-    let k = dense(a, w(p + "self_attn.k_proj.weight"), bias3("k"));
-    const v = dense(a, w(p + "self_attn.v_proj.weight"), bias3("v"));
+    const linear = (name: string, input: tf.Tensor2D) => projection(weights, p + name, input);
+    let q = linear("self_attn.q_proj", a);
+    let k = linear("self_attn.k_proj", a);
+    const v = linear("self_attn.v_proj", a);
     if (c.qkNorm) {
       q = rmsNorm(tf.reshape(q, [n * h, dh]), w(p + "self_attn.q_norm.weight"), eps);
       k = rmsNorm(tf.reshape(k, [n * g, dh]), w(p + "self_attn.k_norm.weight"), eps);
@@ -124,17 +136,10 @@ function blocks(
       kvHeads: g,
       headDim: dh,
     }, bias);
-    x = tf.add(x, dense(att, w(p + "self_attn.o_proj.weight")));
+    x = tf.add(x, linear("self_attn.o_proj", att));
     const m = rmsNorm(x, w(p + "post_attention_layernorm.weight"), eps);
-    x = tf.add(
-      x,
-      swiglu(
-        m,
-        w(p + "mlp.gate_proj.weight"),
-        w(p + "mlp.up_proj.weight"),
-        w(p + "mlp.down_proj.weight"),
-      ),
-    );
+    const gated = gatedSilu(linear("mlp.gate_proj", m), linear("mlp.up_proj", m));
+    x = tf.add(x, linear("mlp.down_proj", gated));
   }
   return { hidden: rmsNorm(x, w("model.norm.weight"), eps), cache: { keys, values } };
 }
@@ -150,9 +155,16 @@ export function ropeDecoderFamily(c: RopeDecoderConfig, hfConfig: HfConfig): Mod
   checkHeads(c);
   const inverseFrequencies = ropeInverseFrequencies(c.headDim, c.rope);
   const d = c.hiddenSize;
+  const projections = new Map<string, ProjectionLayout>();
+  for (let l = 0; l < c.layers; l++) {
+    for (const name of ROPE_DECODER_PROJECTIONS) {
+      projections.set(`model.layers.${l}.${name}`, "linear");
+    }
+  }
   const architecture: Architecture = {
     modelType: c.modelType,
     hfConfig,
+    projections,
     trunk(weights, tokens, options = {}) {
       const [batch, length] = tokens.shape;
       const ids = tf.reshape(tokens, [batch * length]) as tf.Tensor1D;

@@ -35,6 +35,29 @@ export function swiglu(
   up: tf.Tensor,
   down: tf.Tensor,
 ): tf.Tensor2D {
-  const g = dense(x, gate);
-  return dense(tf.mul(tf.mul(g, tf.sigmoid(g)), dense(x, up)) as tf.Tensor2D, down);
+  return dense(gatedSilu(dense(x, gate), dense(x, up)), down);
+}
+
+/**
+ * The gate of SwiGLU: `silu(g) ⊙ u`, `silu(g) = g·σ(g)`, on the gate and up projections
+ * `[N, I]` (the families apply the projections themselves, through `projection.ts`).
+ *
+ * @param g The gate projection `[N, I]`.
+ * @param u The up projection `[N, I]`.
+ * @returns `[N, I]`.
+ *
+ * @example `silu(0) · 5 = 0`
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { gatedSilu } from "./swiglu.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const y = await gatedSilu(tf.tensor2d([[0]]), tf.tensor2d([[5]])).data();
+ * assertEquals(y[0], 0);
+ * ```
+ */
+export function gatedSilu(g: tf.Tensor2D, u: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D;
 }

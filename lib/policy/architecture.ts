@@ -17,17 +17,32 @@ import {
 import type { Policy, PolicyConfig } from "./transformer.ts";
 
 /**
+ * How a linear projection stores its weight: `"linear"` is PyTorch `nn.Linear`, `W` `[out, in]`,
+ * `y = x·Wᵀ + b`; `"conv1d"` is GPT-2's `Conv1D`, `W` `[in, out]`, `y = x·W + b`.
+ */
+export type ProjectionLayout = "linear" | "conv1d";
+
+/**
  * A model family's forward pass over a weight map. Caches hold, per layer, keys and values
  * `[B, S, w]` (w = key/value heads × head size, after any position encoding of the keys).
+ *
+ * The weight map is read-only and may hold plain tensors besides variables (a LoRA policy passes
+ * its base's variables with the adapters, `lib/models/lora.ts`).
  */
 export interface Architecture {
   /** The family, as Hugging Face's `config.json` names it (`"gpt2"`, `"llama"`, …). */
   readonly modelType: string;
   /** The Hugging Face `config.json` the model was built from (saved back unchanged). */
   readonly hfConfig: Readonly<Record<string, unknown>>;
+  /**
+   * The linear projections (Hugging Face module paths, e.g. `model.layers.0.self_attn.q_proj`)
+   * that run through `lib/models/projection.ts`, so that LoRA adapters can target them, with
+   * their weight layouts.
+   */
+  readonly projections?: ReadonlyMap<string, ProjectionLayout>;
   /** Whole sequences: tokens int32 `[B, L]` → final-norm hidden states `[B, L, d]` (+ cache). */
   trunk(
-    weights: ReadonlyMap<string, tf.Variable>,
+    weights: ReadonlyMap<string, tf.Tensor>,
     tokens: tf.Tensor2D,
     options?: TrunkOptions,
   ): TrunkOutput;
@@ -36,14 +51,14 @@ export interface Architecture {
    * and the additive key bias `[B, S + 1]` → hidden `[B, d]` and the extended cache.
    */
   decodeStep(
-    weights: ReadonlyMap<string, tf.Variable>,
+    weights: ReadonlyMap<string, tf.Tensor>,
     tokens: tf.Tensor1D,
     positions: tf.Tensor1D,
     cache: KeyValueCache,
     keyBias: tf.Tensor2D,
   ): { hidden: tf.Tensor2D; cache: KeyValueCache };
   /** Vocabulary logits: hidden `[N, d]` → `[N, V]`. */
-  head(weights: ReadonlyMap<string, tf.Variable>, hidden: tf.Tensor2D): tf.Tensor2D;
+  head(weights: ReadonlyMap<string, tf.Tensor>, hidden: tf.Tensor2D): tf.Tensor2D;
 }
 
 /** The policy's trunk: its architecture's, or the built-in GPT's. Call inside `tf.tidy`. */

@@ -20,7 +20,10 @@ import { nativeGemmActive } from "../native_gemm.ts";
 export const MASKED = -1e9;
 
 /** Read a weight by name, with an error naming the missing one. */
-export function weight(weights: ReadonlyMap<string, tf.Variable>, name: string): tf.Variable {
+export function weight<T extends tf.Tensor = tf.Variable>(
+  weights: ReadonlyMap<string, T>,
+  name: string,
+): T {
   const w = weights.get(name);
   if (w === undefined) {
     throw new TypeError(`Cannot run the transformer: weight "${name}" is missing`);
