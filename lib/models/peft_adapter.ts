@@ -10,7 +10,12 @@ import * as tf from "@tensorflow/tfjs";
 import { writeDirectoryAtomically } from "../policy/checkpoint.ts";
 import { encodeSafetensors } from "../policy/safetensors.ts";
 import type { Policy } from "../policy/transformer.ts";
-import { type Float32Tensor, readSafetensorsFloat32 } from "./hf_safetensors.ts";
+import {
+  readShardHeader,
+  readShardTensor,
+  type ShardHeader,
+  type ShardTensor,
+} from "./hf_safetensors.ts";
 import {
   adaptableProjections,
   adaptedPolicy,
@@ -221,18 +226,17 @@ export async function loadAdapter(base: Policy, dir: string): Promise<Policy> {
     throw new Error(`${context}: ${CONFIG} is not a JSON object`);
   }
   const { rank, alpha, targetModules } = readConfig(raw, context);
-  let tensors: Map<string, Float32Tensor>;
+  // Only the header first: every tensor is checked before anything is read or allocated.
+  let header: ShardHeader;
   try {
-    tensors = readSafetensorsFloat32(await readFile(dir, WEIGHTS, context), WEIGHTS);
+    header = await readShardHeader(join(dir, WEIGHTS), WEIGHTS);
   } catch (error) {
-    const message = (error as Error).message;
-    if (message.startsWith(context)) throw error;
-    throw new Error(`${context}: ${message.replace(/^Cannot read /, "")}`);
+    if (error instanceof Deno.errors.NotFound) throw new Error(`${context}: ${WEIGHTS} is missing`);
+    throw new Error(`${context}: ${(error as Error).message.replace(/^Cannot read /, "")}`);
   }
-  // Check every tensor before allocating anything.
-  const found = new Map<string, Float32Tensor>();
+  const found = new Map<string, { key: string; tensor: ShardTensor }>();
   const modules = new Set<string>();
-  for (const [key, tensor] of tensors) {
+  for (const [key, tensor] of header.tensors) {
     const match = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
     if (match === null) {
       throw new Error(
@@ -256,7 +260,7 @@ export async function loadAdapter(base: Policy, dir: string): Promise<Policy> {
       );
     }
     modules.add(module);
-    found.set(which === "A" ? loraAName(module) : loraBName(module), tensor);
+    found.set(which === "A" ? loraAName(module) : loraBName(module), { key, tensor });
   }
   if (modules.size === 0) throw new Error(`${context}: ${WEIGHTS} has no LoRA weights`);
   for (const module of modules) {
@@ -268,13 +272,20 @@ export async function loadAdapter(base: Policy, dir: string): Promise<Policy> {
   }
   const ordered = new Map([...projections].filter(([module]) => modules.has(module)));
   const adapters = new Map<string, tf.Variable>();
-  for (const module of ordered.keys()) {
-    for (const name of [loraAName(module), loraBName(module)]) {
-      const t = found.get(name)!;
-      const initial = tf.tensor(t.data, t.shape, "float32");
-      adapters.set(name, tf.variable(initial, true));
-      initial.dispose();
+  try {
+    using file = await Deno.open(join(dir, WEIGHTS), { read: true });
+    for (const module of ordered.keys()) {
+      for (const name of [loraAName(module), loraBName(module)]) {
+        const { key, tensor } = found.get(name)!;
+        const data = await readShardTensor(file, key, tensor, WEIGHTS);
+        const initial = tf.tensor(data, tensor.shape, "float32");
+        adapters.set(name, tf.variable(initial, true));
+        initial.dispose();
+      }
     }
+  } catch (error) {
+    for (const v of adapters.values()) v.dispose();
+    throw new Error(`${context}: ${(error as Error).message.replace(/^Cannot read /, "")}`);
   }
   const names = targetModules ??
     [...new Set([...ordered.keys()].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
