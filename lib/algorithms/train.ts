@@ -10,6 +10,8 @@ import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
 import { createValueModel, pretrainedValueModel, type ValueModel } from "../policy/value_model.ts";
 import { savePretrained } from "../models/pretrained.ts";
+import { loraAdapterOf } from "../models/lora.ts";
+import { saveAdapter } from "../models/peft_adapter.ts";
 import type { TextTokenizer } from "../tasks/text_tokenizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { fusedAdam } from "../policy/fused_adam.ts";
@@ -432,6 +434,11 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
       `Cannot resume training: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
     );
   }
+  if (await exists(`${dir}/adapter_config.json`)) {
+    throw new Error(
+      `Cannot resume training: ${dir} is a LoRA adapter in PEFT's layout, which holds no optimizer or sampler state (loadAdapter puts it back onto its base model)`,
+    );
+  }
   if (!(await exists(`${dir}/config.json`))) {
     throw new Error(`Cannot resume training: no checkpoint in ${dir}`);
   }
@@ -645,6 +652,12 @@ async function saveRunCheckpoint(
   run: Run,
   step: number,
 ): Promise<void> {
+  if (loraAdapterOf(run.policy) !== undefined) {
+    // A LoRA policy is saved as its adapter in PEFT's layout (PEFT and vLLM load it onto the
+    // base model); such a checkpoint cannot be resumed.
+    await saveAdapter(run.policy, `${outDir}/${CHECKPOINT}`);
+    return;
+  }
   if (run.policy.architecture !== undefined) {
     // A pretrained policy is saved in the Hugging Face layout (transformers and vLLM load it);
     // such a checkpoint cannot be resumed.

@@ -26,6 +26,8 @@ import { textTask } from "../hub/prompt_task.ts";
 import { formatReward } from "../score/math_reward.ts";
 import type { Example, Task } from "../tasks/task.ts";
 import { remoteSampler } from "../sample/remote_sampler.ts";
+import { adaptableProjections, loraPolicy } from "../models/lora.ts";
+import { loadAdapter } from "../models/peft_adapter.ts";
 
 /** The command's options (besides the algorithm's config keys). */
 interface Options {
@@ -41,6 +43,12 @@ interface Options {
   samplerUrl: string | undefined;
   samplerModel: string | undefined;
   importanceSamplingCap: number | undefined;
+  loraRank: number | undefined;
+  adapter: string | undefined;
+  loraAlpha: number | undefined;
+  loraTargets: string[] | undefined;
+  adapterDir: string | undefined;
+  serverAdapterDir: string | undefined;
   fromCheckpoint: string | undefined;
   fromHub: string | undefined;
   pushToHub: string | undefined;
@@ -96,6 +104,28 @@ const FLAGS: readonly [string, string, string][] = [
     "off",
     "truncated importance sampling against the server's log-probs, weights capped at C (TRL: 3)",
   ],
+  [
+    "--lora-rank R",
+    "off",
+    "train a LoRA adapter of rank R on --model instead of every weight (needed with --sampler-url)",
+  ],
+  ["--lora-alpha A", "2 × rank", "LoRA scaling numerator (scale A / R)"],
+  [
+    "--adapter DIR",
+    "none",
+    "start from this LoRA adapter of --model (PEFT's layout; its rank, alpha and targets) and train it",
+  ],
+  [
+    "--lora-targets a,b",
+    "every linear projection",
+    "modules to adapt, e.g. q_proj,v_proj (llama, qwen) or c_attn (gpt2)",
+  ],
+  [
+    "--adapter-dir DIR",
+    "OUT/adapters",
+    "where each step's adapter is written for the server (it must read this folder)",
+  ],
+  ["--server-adapter-dir DIR", "--adapter-dir", "the same folder as the server sees it"],
   ["--from-checkpoint DIR", "none", "start from this checkpoint instead of a warm start"],
   ["--from-hub ORG/NAME[@REV]", "none", "start from a checkpoint on the Hugging Face Hub"],
   ["--push-to-hub ORG/NAME", "none", "upload the final checkpoint (needs HF_TOKEN)"],
@@ -187,6 +217,12 @@ export function parseTrainArgs(args: readonly string[]): Options {
     samplerUrl: undefined,
     samplerModel: undefined,
     importanceSamplingCap: undefined,
+    loraRank: undefined,
+    adapter: undefined,
+    loraAlpha: undefined,
+    loraTargets: undefined,
+    adapterDir: undefined,
+    serverAdapterDir: undefined,
     fromCheckpoint: undefined,
     fromHub: undefined,
     pushToHub: undefined,
@@ -274,6 +310,24 @@ export function parseTrainArgs(args: readonly string[]): Options {
         break;
       case "importance-sampling-cap":
         o.importanceSamplingCap = number(flag);
+        break;
+      case "lora-rank":
+        o.loraRank = integer(flag, 1);
+        break;
+      case "adapter":
+        o.adapter = raw[flag];
+        break;
+      case "lora-alpha":
+        o.loraAlpha = number(flag);
+        break;
+      case "lora-targets":
+        o.loraTargets = raw[flag].split(",").map((t) => t.trim()).filter((t) => t !== "");
+        break;
+      case "adapter-dir":
+        o.adapterDir = raw[flag];
+        break;
+      case "server-adapter-dir":
+        o.serverAdapterDir = raw[flag];
         break;
       case "from-checkpoint":
         o.fromCheckpoint = raw[flag];
@@ -457,6 +511,27 @@ export async function main(args: readonly string[]): Promise<void> {
       "Cannot parse the command line: --sampler-url needs --model (the server serves that pretrained model)",
     );
   }
+  if (o.loraRank === undefined && (o.loraAlpha ?? o.loraTargets) !== undefined) {
+    throw new RangeError(
+      "Cannot parse the command line: --lora-alpha and --lora-targets need --lora-rank",
+    );
+  }
+  const lora = o.loraRank !== undefined || o.adapter !== undefined;
+  if (!lora && (o.adapterDir ?? o.serverAdapterDir) !== undefined) {
+    throw new RangeError(
+      "Cannot parse the command line: --adapter-dir and --server-adapter-dir need --lora-rank or --adapter",
+    );
+  }
+  if (o.loraRank !== undefined && o.adapter !== undefined) {
+    throw new RangeError(
+      "Cannot parse the command line: give --lora-rank (a new adapter) or --adapter (a saved one), not both",
+    );
+  }
+  if (lora && o.model === undefined) {
+    throw new RangeError(
+      "Cannot parse the command line: --lora-rank and --adapter need --model (LoRA adapts a pretrained model)",
+    );
+  }
   if (o.model !== undefined && (o.fromCheckpoint !== undefined || o.fromHub !== undefined)) {
     throw new RangeError(
       "Cannot parse the command line: --model cannot be combined with --from-checkpoint or --from-hub",
@@ -492,6 +567,18 @@ export async function main(args: readonly string[]): Promise<void> {
   );
 
   let policy: Policy | undefined = pretrained?.policy;
+  if (pretrained !== undefined && o.loraRank !== undefined) {
+    policy = loraPolicy(pretrained.policy, {
+      rank: o.loraRank,
+      alpha: o.loraAlpha ?? 2 * o.loraRank,
+      targetModules: o.loraTargets ?? everyProjection(pretrained.policy),
+      seed: o.seed,
+    });
+    log(`LoRA: rank ${o.loraRank}, ${policy.parameterCount} trainable parameters`);
+  } else if (pretrained !== undefined && o.adapter !== undefined) {
+    policy = await loadAdapter(pretrained.policy, o.adapter);
+    log(`LoRA: adapter ${o.adapter}, ${policy.parameterCount} trainable parameters`);
+  }
   if (!o.resume && pretrained === undefined) {
     let from = o.fromCheckpoint;
     // ---- Hub: --from-hub org/name[@revision] (lib/hub).
@@ -555,6 +642,8 @@ export async function main(args: readonly string[]): Promise<void> {
         baseUrl: o.samplerUrl,
         model: o.samplerModel ?? o.model!,
         apiKey: Deno.env.get("TREPO_SAMPLER_API_KEY"),
+        adapterDir: o.adapterDir ?? `${out}/adapters`,
+        ...(o.serverAdapterDir === undefined ? {} : { serverAdapterDir: o.serverAdapterDir }),
       }),
       importanceSamplingCap: o.importanceSamplingCap,
     }),
@@ -575,6 +664,13 @@ export async function main(args: readonly string[]): Promise<void> {
   }
   result.policy.dispose();
   result.valueModel?.dispose();
+  if (pretrained !== undefined && pretrained.policy !== result.policy) pretrained.policy.dispose();
+}
+
+/** The names of every linear projection of a pretrained model (PEFT's "all-linear", head aside). */
+function everyProjection(policy: Policy): string[] {
+  const modules = adaptableProjections(policy, "Cannot set up LoRA").keys();
+  return [...new Set([...modules].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
 }
 
 if (import.meta.main) await runCommand(() => main(Deno.args));

@@ -122,7 +122,7 @@ export async function saveAdapter(
     [CONFIG, new TextEncoder().encode(JSON.stringify(config, null, 2) + "\n")],
     [WEIGHTS, encodeSafetensors(tensors, { format: "pt" })],
   ]);
-  await writeDirectoryAtomically(dir, files, context);
+  await writeDirectoryAtomically(dir, files, context, CONFIG);
 }
 
 async function readFile(dir: string, name: string, context: string): Promise<Uint8Array> {

@@ -475,19 +475,21 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
  * Write a directory of files atomically (the commit protocol of {@linkcode saveCheckpoint}):
  * files are written and fsynced into `.<name>.partial-<nonce>`, renamed `.staged-`, the previous
  * directory renamed aside, the staged one renamed into place; leftovers are removed. A
- * non-empty existing directory without `config.json` is never replaced.
+ * non-empty existing directory without the `marker` file (`config.json`) is never replaced.
  *
- * Used by `saveCheckpoint` and `savePretrained`.
+ * Used by `saveCheckpoint`, `savePretrained` and `saveAdapter`.
  *
  * @param dir The target directory.
  * @param files File name → bytes.
  * @param context The failed operation, for error messages.
+ * @param marker The file that makes an existing directory one of ours, safe to replace.
  * @throws {Error} When `dir` exists and is not a checkpoint, or on I/O errors.
  */
 export async function writeDirectoryAtomically(
   dir: string,
   files: ReadonlyMap<string, Uint8Array>,
   context: string,
+  marker: string = CONFIG,
 ): Promise<void> {
   // Refuse to replace something that is not a checkpoint.
   const target = trimSlashes(dir);
@@ -495,11 +497,11 @@ export async function writeDirectoryAtomically(
     const stat = await Deno.stat(target);
     let empty = true;
     if (stat.isDirectory) { for await (const _ of Deno.readDir(target)) empty = false; }
-    if (!stat.isDirectory || (!empty && !(await exists(join(target, CONFIG))))) {
+    if (!stat.isDirectory || (!empty && !(await exists(join(target, marker))))) {
       throw new Error(
         `${context}: ${
           JSON.stringify(target)
-        } exists and is not a checkpoint (no ${CONFIG}); refusing to replace it`,
+        } exists and is not a checkpoint (no ${marker}); refusing to replace it`,
       );
     }
   }

@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { join, resolve } from "node:path";
 import type { Policy } from "../policy/transformer.ts";
+import { loraAdapterOf } from "../models/lora.ts";
+import { saveAdapter } from "../models/peft_adapter.ts";
 import { concurrencyLimit } from "../remote/concurrency.ts";
 import { type ServerClient, serverClient } from "../remote/server_client.ts";
 import type { Random } from "../random.ts";
@@ -44,6 +47,17 @@ export interface RemoteSamplerOptions {
    * `/unload_lora_adapter` with the same `{lora_name, lora_path}` body.
    */
   adapterPaths?: { load: string; unload: string };
+  /**
+   * Where {@linkcode RemoteSampler.syncWeights} writes the LoRA adapter of each step (PEFT's
+   * layout, one folder per step, the previous one deleted); the server must be able to read it. Needed to train through
+   * the server; without it `syncWeights` refuses.
+   */
+  adapterDir?: string;
+  /**
+   * The same folder as the server sees it, when its path differs there (a container mount or a
+   * network share); default `adapterDir`, made absolute.
+   */
+  serverAdapterDir?: string;
 }
 
 /** A sampler on an inference server, with its start-up check and LoRA hot-swap. */
@@ -71,6 +85,14 @@ export interface RemoteSampler extends Sampler {
   unloadAdapter(name: string): Promise<void>;
   /** Sample from `name` (an adapter loaded under that name, or the base model) from now on. */
   useModel(name: string): void;
+  /**
+   * LoRA hot-swap, called by `train` before the first step and after every update: write the
+   * policy's adapter to `<adapterDir>/<name>` (`saveAdapter`), load it on the server under
+   * `name = trepo-<tag>-step-<step>` (`tag` unique to this sampler), sample from that name from
+   * now on, then unload the previous adapter and delete its folder. The policy must be a LoRA policy (`loraPolicy`): the server's base weights
+   * cannot follow a full fine-tune. When loading fails, the sampler keeps the previous model.
+   */
+  syncWeights(policy: Policy, step: number): Promise<void>;
 }
 
 /**
@@ -132,6 +154,31 @@ export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
   const adapterPaths = options.adapterPaths ??
     { load: "/v1/load_lora_adapter", unload: "/v1/unload_lora_adapter" };
   const state: ServerState = { client, model: baseModel, limit };
+  const runTag = crypto.randomUUID().slice(0, 8);
+  const loadAdapter = async (name: string, path: string): Promise<void> => {
+    const where = "Cannot load a LoRA adapter";
+    const body = {
+      lora_name: checkName(where, "name", name),
+      lora_path: checkName(where, "path", path),
+    };
+    await client.request({
+      method: "POST",
+      path: adapterPaths.load,
+      body,
+      summary: `adapter "${name}" from ${path}`,
+      expect: "text",
+    });
+  };
+  const unloadAdapter = async (name: string): Promise<void> => {
+    const body = { lora_name: checkName("Cannot unload a LoRA adapter", "name", name) };
+    await client.request({
+      method: "POST",
+      path: adapterPaths.unload,
+      body,
+      summary: `adapter "${name}"`,
+      expect: "text",
+    });
+  };
   const checkServer = async (expect: ServerModelExpectation): Promise<ServerModelInfo> => {
     const info = await checkServerModel(
       `Cannot use the server at ${client.baseUrl}`,
@@ -162,34 +209,70 @@ export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
     check: (policy: Policy, eosToken: number) =>
       checkServer({ vocabSize: policy.config.vocabSize, eosToken }).then(() => undefined),
     checkServer,
-    async loadAdapter(name: string, path: string) {
-      const where = "Cannot load a LoRA adapter";
-      const body = {
-        lora_name: checkName(where, "name", name),
-        lora_path: checkName(where, "path", path),
-      };
-      await client.request({
-        method: "POST",
-        path: adapterPaths.load,
-        body,
-        summary: `adapter "${name}" from ${path}`,
-        expect: "text",
-      });
-    },
-    async unloadAdapter(name: string) {
-      const body = { lora_name: checkName("Cannot unload a LoRA adapter", "name", name) };
-      await client.request({
-        method: "POST",
-        path: adapterPaths.unload,
-        body,
-        summary: `adapter "${name}"`,
-        expect: "text",
-      });
-    },
+    loadAdapter,
+    unloadAdapter,
     useModel(name: string) {
       state.model = checkName("Cannot switch the sampled model", "name", name);
     },
+    syncWeights: (policy: Policy, step: number) =>
+      syncAdapter(state, policy, step, {
+        baseModel,
+        runTag,
+        adapterDir: options.adapterDir,
+        serverAdapterDir: options.serverAdapterDir,
+        load: loadAdapter,
+        unload: unloadAdapter,
+      }),
   };
+}
+
+/** How {@linkcode syncAdapter} reaches the server. */
+interface AdapterSync {
+  baseModel: string;
+  runTag: string;
+  adapterDir: string | undefined;
+  serverAdapterDir: string | undefined;
+  load(name: string, path: string): Promise<void>;
+  unload(name: string): Promise<void>;
+}
+
+/** Write the policy's adapter, load it on the server, switch to it, drop the previous one. */
+async function syncAdapter(
+  state: ServerState,
+  policy: Policy,
+  step: number,
+  sync: AdapterSync,
+): Promise<void> {
+  const context = `Cannot put the policy's weights on the server at ${state.client.baseUrl}`;
+  if (loraAdapterOf(policy) === undefined) {
+    throw new TypeError(
+      `${context}: the policy is not a LoRA policy, and a server keeps its own base weights, so it would sample from a stale policy after the first update; train a LoRA adapter (loraPolicy, or --lora-rank on the command line)`,
+    );
+  }
+  if (sync.adapterDir === undefined) {
+    throw new TypeError(
+      `${context}: remoteSampler needs adapterDir, a folder the server can read, to hand it the adapters`,
+    );
+  }
+  checkInteger(context, "step", step, 0);
+  // Names are unique to this sampler, so a resumed run never meets an adapter left by another.
+  const name = `trepo-${sync.runTag}-step-${step}`;
+  const local = join(sync.adapterDir, name);
+  const remote = join(sync.serverAdapterDir ?? resolve(sync.adapterDir), name);
+  await saveAdapter(policy, local, { baseModel: sync.baseModel });
+  const previous = state.adapter;
+  try {
+    await sync.load(name, remote);
+  } catch (error) {
+    await Deno.remove(local, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  state.model = name;
+  state.adapter = { name, dir: local };
+  if (previous !== undefined && previous.name !== name) {
+    await sync.unload(previous.name);
+    await Deno.remove(previous.dir, { recursive: true }).catch(() => {});
+  }
 }
 
 /** What the sampler's calls share. */
@@ -199,6 +282,8 @@ interface ServerState {
   limit: <T>(task: () => Promise<T>) => Promise<T>;
   vocabSize?: number;
   maxModelLen?: number;
+  /** The adapter `syncWeights` loaded last, and its folder. */
+  adapter?: { name: string; dir: string };
 }
 
 /** The sampling parameters of one completions request. */

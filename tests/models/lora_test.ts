@@ -373,3 +373,34 @@ Deno.test("loadAdapter: clear errors, nothing half-loaded", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("saveAdapter replaces its own earlier adapter folder, never another folder", async () => {
+  await initBackend({ backend: "cpu" });
+  const { policy: base } = await loadPretrainedFolder(`${ROOT}llama`);
+  const lora = loraPolicy(base, { rank: 2, alpha: 4, targetModules: ["q_proj"], seed: 1 });
+  const dir = await Deno.makeTempDir();
+  try {
+    await saveAdapter(lora, `${dir}/adapter`);
+    const b = lora.weights.get("model.layers.0.self_attn.q_proj.lora_B.weight")!;
+    b.assign(tf.onesLike(b));
+    await saveAdapter(lora, `${dir}/adapter`); // a checkpoint is saved again at every step
+    const back = await loadAdapter(base, `${dir}/adapter`);
+    assertEquals(
+      await back.weights.get("model.layers.0.self_attn.q_proj.lora_B.weight")!.data(),
+      await b.data(),
+    );
+    back.dispose();
+    await Deno.mkdir(`${dir}/notes`);
+    await Deno.writeTextFile(`${dir}/notes/todo.txt`, "keep me");
+    await assertRejects(
+      () => saveAdapter(lora, `${dir}/notes`),
+      Error,
+      "is not a checkpoint (no adapter_config.json)",
+    );
+    assertEquals(await Deno.readTextFile(`${dir}/notes/todo.txt`), "keep me");
+  } finally {
+    lora.dispose();
+    base.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

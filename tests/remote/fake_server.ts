@@ -197,7 +197,9 @@ export function startFakeServer(options: FakeServerOptions): FakeServer {
         top_logprobs: null,
         text_offset: tokens.map(() => 0),
       },
-      finish_reason: tokens[tokens.length - 1] === eosToken ? "stop" : "length",
+      finish_reason: [eosToken, ...stopIds(body)].includes(tokens[tokens.length - 1])
+        ? "stop"
+        : "length",
       stop_reason: null,
     }));
     if (switches.dropChoice) choices = choices.slice(0, -1);
@@ -229,6 +231,8 @@ export function startFakeServer(options: FakeServerOptions): FakeServer {
       temperature: (body.temperature as number | undefined) ?? 1,
       seed: (body.seed as number | undefined) ?? 0,
       eosToken,
+      // As vLLM: the model's EOS ends a response, and so does any of `stop_token_ids`.
+      stopTokens: stopIds(body).filter((id) => id !== eosToken),
     });
     const tokens = await rollout.tokens.array();
     const logProbs = await rollout.logProbs.array();
@@ -237,6 +241,12 @@ export function startFakeServer(options: FakeServerOptions): FakeServer {
       tokens: tokens.map((row, b) => row.slice(0, rollout.lengths[b])),
       logProbs: logProbs.map((row, b) => row.slice(0, rollout.lengths[b])),
     };
+  }
+
+  /** The request's `stop_token_ids` (none when absent). */
+  function stopIds(body: Record<string, unknown>): number[] {
+    const ids = body.stop_token_ids;
+    return Array.isArray(ids) ? ids.filter((id): id is number => Number.isInteger(id)) : [];
   }
 
   /** The forced token of a `logit_bias` of +100 (the EOS probe), generated until EOS. */
