@@ -5,6 +5,8 @@ import { sample } from "../../lib/sample/sample.ts";
 import { remoteSampler } from "../../lib/sample/remote_sampler.ts";
 import { ServerError } from "../../lib/remote/server_client.ts";
 import { assertEquals, assertNotEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { loadPretrainedFolder } from "../../lib/models/pretrained.ts";
+import { loraPolicy } from "../../lib/models/lora.ts";
 import { startFakeServer } from "./fake_server.ts";
 
 await initBackend({ backend: "cpu" });
@@ -61,5 +63,33 @@ Deno.test("adapters: load, sample from the adapter name, unload", async () => {
     await server.close();
     base.dispose();
     adapted.forEach((p) => p.dispose());
+  }
+});
+
+Deno.test("syncWeights: needs a LoRA policy and adapterDir; a failed load keeps the previous model", async () => {
+  const fixture = new URL("../fixtures/hf/llama", import.meta.url).pathname;
+  const { policy: base } = await loadPretrainedFolder(fixture);
+  const lora = loraPolicy(base, { rank: 2, alpha: 4, targetModules: ["q_proj"], seed: 1 });
+  const server = startFakeServer({ policy: base, eosToken: EOS, model: MODEL }); // no LoRA support
+  const dir = await Deno.makeTempDir();
+  try {
+    const noDir = remoteSampler({ baseUrl: server.url, model: MODEL, retries: 0 });
+    await assertRejects(() => noDir.syncWeights(base, 0), TypeError, "not a LoRA policy");
+    await assertRejects(() => noDir.syncWeights(lora, 0), TypeError, "needs adapterDir");
+    const sampler = remoteSampler({
+      baseUrl: server.url,
+      model: MODEL,
+      retries: 0,
+      adapterDir: dir,
+    });
+    const e = await assertRejects(() => sampler.syncWeights(lora, 1), ServerError);
+    assertStringIncludes(e.message, "LoRA is not enabled");
+    assertEquals(sampler.model, MODEL); // still the base model
+    assertEquals([...Deno.readDirSync(dir)], []); // the adapter that failed to load is removed
+  } finally {
+    await server.close();
+    lora.dispose();
+    base.dispose();
+    await Deno.remove(dir, { recursive: true });
   }
 });
