@@ -25,7 +25,7 @@ import { train } from "../lib/algorithms/train.ts";
 import { defaultPolicyConfig } from "../lib/tasks/default_policy_config.ts";
 import { addition } from "../lib/tasks/addition.ts";
 import { continueFrom } from "../lib/sample/continue_from.ts";
-import { startFakeServer } from "../tests/remote/fake_server.ts";
+import { startFakeServer, withoutSync } from "../tests/remote/fake_server.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,7 +68,7 @@ async function runOnce(algorithm: string, remote: boolean, steps: number): Promi
       config: { promptsPerStep: 2, groupSize: 8 },
       sampler: server === undefined
         ? seededLocal
-        : remoteSampler({ baseUrl: server.url, model: "bench" }),
+        : withoutSync(remoteSampler({ baseUrl: server.url, model: "bench" })),
       onStep: () => {
         marks.push(server?.requests.length ?? 0);
       },

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import type { Sampler } from "../../lib/sample/sampler.ts";
 import { disposeRollout } from "../../lib/sample/rollout.ts";
 import { sample } from "../../lib/sample/sample.ts";
 import type { Policy } from "../../lib/policy/transformer.ts";
@@ -361,4 +362,18 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done);
   });
+}
+
+/**
+ * A sampler without its LoRA hot-swap (`syncWeights`), for a fake server that generates with the
+ * very policy object being trained: its weights are always current, so there is nothing to sync.
+ */
+export function withoutSync(sampler: Sampler): Sampler {
+  return {
+    name: sampler.name,
+    remote: sampler.remote,
+    sample: sampler.sample,
+    continueFrom: sampler.continueFrom,
+    check: sampler.check,
+  };
 }

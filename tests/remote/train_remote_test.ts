@@ -19,7 +19,7 @@ import { remoteSampler } from "../../lib/sample/remote_sampler.ts";
 import { train } from "../../lib/algorithms/train.ts";
 import { defaultPolicyConfig } from "../../lib/tasks/default_policy_config.ts";
 import { addition } from "../../lib/tasks/addition.ts";
-import { startFakeServer } from "./fake_server.ts";
+import { startFakeServer, withoutSync } from "./fake_server.ts";
 
 await initBackend({ backend: "cpu" });
 
@@ -118,7 +118,7 @@ for (const algorithm of ["grpo", "trepo"]) {
       const viaServer = await train({
         ...common,
         policy: served,
-        sampler: remoteSampler({ baseUrl: server.url, model: "tiny" }),
+        sampler: withoutSync(remoteSampler({ baseUrl: server.url, model: "tiny" })),
       });
       const viaLocal = await train({ ...common, policy: local, sampler: seededLocal });
       assert(server.requests.some((r) => r.path === "/v1/completions"));
