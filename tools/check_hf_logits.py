@@ -14,19 +14,25 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
+def worst_logit_difference(model, expected_path):
+    """Largest |logit - expected| of `model` over the sequences of an expected-logits JSON."""
+    with open(expected_path) as f:
+        expected = json.load(f)
+    worst = 0.0
+    with torch.no_grad():
+        for s in expected["sequences"]:
+            logits = model(torch.tensor([s["tokens"]])).logits[0]
+            worst = max(worst, (logits - torch.tensor(s["logits"])).abs().max().item())
+    return worst
+
+
 def main():
     args = sys.argv[1:]
     failed = False
     for expected_path, folder in zip(args[0::2], args[1::2]):
-        with open(expected_path) as f:
-            expected = json.load(f)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
         AutoTokenizer.from_pretrained(folder)
-        worst = 0.0
-        with torch.no_grad():
-            for s in expected["sequences"]:
-                logits = model(torch.tensor([s["tokens"]])).logits[0]
-                worst = max(worst, (logits - torch.tensor(s["logits"])).abs().max().item())
+        worst = worst_logit_difference(model, expected_path)
         ok = worst < 1e-4
         failed |= not ok
         print(f"{'ok' if ok else 'FAIL'} {folder}: max |logit difference| {worst:.2e}")

@@ -142,13 +142,7 @@ export interface RemoteSampler extends Sampler {
  */
 export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
   const context = "Cannot create a remote sampler";
-  const client = serverClient({
-    baseUrl: options?.baseUrl,
-    apiKey: options.apiKey,
-    timeoutMs: options.timeoutMs,
-    retries: options.retries,
-    backoffMs: options.backoffMs,
-  });
+  const client = serverClient(options);
   const baseModel = checkName(context, "model", options.model);
   const limit = concurrencyLimit(checkInteger(context, "concurrency", options.concurrency ?? 4, 1));
   const adapterPaths = options.adapterPaths ??

@@ -66,13 +66,7 @@ export interface RemoteRewardOptions {
  */
 export function remoteReward(options: RemoteRewardOptions): RewardFn {
   const context = "Cannot create a remote reward";
-  const client = serverClient({
-    baseUrl: options?.baseUrl,
-    apiKey: options.apiKey,
-    timeoutMs: options.timeoutMs,
-    retries: options.retries,
-    backoffMs: options.backoffMs,
-  });
+  const client = serverClient(options);
   if (typeof options.model !== "string" || options.model.length === 0) {
     throw new TypeError(
       `${context}: model must be a non-empty string, got ${describe(options.model)}`,

@@ -13,6 +13,7 @@
  * @module
  */
 import type { Sampler } from "../../lib/sample/sampler.ts";
+import { createPolicy } from "../../lib/policy/transformer.ts";
 import { disposeRollout } from "../../lib/sample/rollout.ts";
 import { sample } from "../../lib/sample/sample.ts";
 import type { Policy } from "../../lib/policy/transformer.ts";
@@ -376,4 +377,34 @@ export function withoutSync(sampler: Sampler): Sampler {
     continueFrom: sampler.continueFrom,
     check: sampler.check,
   };
+}
+
+/** The EOS id and model name of {@linkcode withTinyServer}'s server. */
+export const TINY_EOS = 0;
+/** The model name {@linkcode withTinyServer}'s server serves. */
+export const TINY_MODEL = "tiny/test-model";
+
+/**
+ * Run `fn` against a fake server that generates with a fresh tiny policy (vocabulary 8, d 16,
+ * 1 layer, seed 0), then close the server and free the policy.
+ */
+export async function withTinyServer(
+  fn: (server: FakeServer, policy: Policy) => Promise<void>,
+  extra: Partial<FakeServerOptions> = {},
+): Promise<void> {
+  const policy = createPolicy({
+    vocabSize: 8,
+    dModel: 16,
+    layers: 1,
+    heads: 2,
+    maxLength: 16,
+    seed: 0,
+  });
+  const server = startFakeServer({ policy, eosToken: TINY_EOS, model: TINY_MODEL, ...extra });
+  try {
+    await fn(server, policy);
+  } finally {
+    await server.close();
+    policy.dispose();
+  }
 }

@@ -1,20 +1,16 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
-import { createPolicy, type Policy } from "../../lib/policy/transformer.ts";
 import { Random } from "../../lib/random.ts";
 import { disposeRollout, type Rollout } from "../../lib/sample/rollout.ts";
 import { sample } from "../../lib/sample/sample.ts";
 import { remoteSampler } from "../../lib/sample/remote_sampler.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { type FakeServer, startFakeServer } from "./fake_server.ts";
+import { TINY_EOS, TINY_MODEL, withTinyServer } from "./fake_server.ts";
 
 await initBackend({ backend: "cpu" });
-const EOS = 0;
-const MODEL = "tiny/test-model";
-
-function tinyPolicy(seed = 0): Policy {
-  return createPolicy({ vocabSize: 8, dModel: 16, layers: 1, heads: 2, maxLength: 16, seed });
-}
+const EOS = TINY_EOS;
+const MODEL = TINY_MODEL;
+const withServer = withTinyServer;
 
 async function rows(r: Rollout) {
   return {
@@ -25,20 +21,6 @@ async function rows(r: Rollout) {
     promptTokens: r.promptTokens,
     groupSize: r.groupSize,
   };
-}
-
-async function withServer(
-  fn: (server: FakeServer, policy: Policy) => Promise<void>,
-  extra: Partial<Parameters<typeof startFakeServer>[0]> = {},
-): Promise<void> {
-  const policy = tinyPolicy();
-  const server = startFakeServer({ policy, eosToken: EOS, model: MODEL, ...extra });
-  try {
-    await fn(server, policy);
-  } finally {
-    await server.close();
-    policy.dispose();
-  }
 }
 
 const PROMPTS = [[1, 2, 3], [4], [5, 6]];

@@ -1,35 +1,14 @@
 import { initBackend } from "../../lib/backend.ts";
-import { createPolicy, type Policy } from "../../lib/policy/transformer.ts";
 import { disposeRollout } from "../../lib/sample/rollout.ts";
 import { remoteSampler } from "../../lib/sample/remote_sampler.ts";
 import { serverClient, ServerError } from "../../lib/remote/server_client.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { type FakeServer, startFakeServer } from "./fake_server.ts";
+import { TINY_EOS, TINY_MODEL, withTinyServer } from "./fake_server.ts";
 
 await initBackend({ backend: "cpu" });
-const EOS = 0;
-const MODEL = "tiny/test-model";
-
-async function withServer(
-  fn: (server: FakeServer, policy: Policy) => Promise<void>,
-  extra: Partial<Parameters<typeof startFakeServer>[0]> = {},
-): Promise<void> {
-  const policy = createPolicy({
-    vocabSize: 8,
-    dModel: 16,
-    layers: 1,
-    heads: 2,
-    maxLength: 16,
-    seed: 0,
-  });
-  const server = startFakeServer({ policy, eosToken: EOS, model: MODEL, ...extra });
-  try {
-    await fn(server, policy);
-  } finally {
-    await server.close();
-    policy.dispose();
-  }
-}
+const EOS = TINY_EOS;
+const MODEL = TINY_MODEL;
+const withServer = withTinyServer;
 
 const OPTIONS = { groupSize: 2, maxTokens: 4, eosToken: EOS, seed: 9 };
 
