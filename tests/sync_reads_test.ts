@@ -55,7 +55,7 @@ const ALLOWED: Record<string, { count: number; why: string }> = {
     why: "typed-array kernel, run only when useTypedKernels() (never on GPU backends)",
   },
   "lib/sample/typed_decode.ts": {
-    count: 2,
+    count: 3,
     why: "the typed decoder, chosen by decode only when useTypedKernels() (never on GPU backends)",
   },
 };

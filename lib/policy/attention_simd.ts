@@ -114,8 +114,8 @@ export function simdKernels(): SimdKernels | null {
   return simd;
 }
 
-/** The memory as floats, grown to at least `floats` of them. */
-function simdHeap(kernels: SimdKernels, floats: number): Float32Array {
+/** The kernels' memory as floats (from byte 0), grown to at least `floats` of them. */
+export function simdHeap(kernels: SimdKernels, floats: number): Float32Array {
   const missing = 4 * floats - kernels.memory.buffer.byteLength;
   if (missing > 0) kernels.memory.grow(Math.ceil(missing / 65536));
   return new Float32Array(kernels.memory.buffer);

@@ -1,9 +1,12 @@
 /**
  * Incremental decoding over typed arrays: the KV-cached forward pass of the policy with the
- * attention, LayerNorms, GELU and log-softmax written as plain loops over `Float32Array`s, and
- * only the weight matmuls (`[rows, in]·[in, out]`) left to tfjs (one plain 2-D matmul each, which
- * reaches XNNPACK on wasm). For the small batches of RL sampling the tfjs path spends its time in
- * per-op overhead (~110 ops per token step); this path issues 9 tfjs ops per step.
+ * attention, LayerNorms and log-softmax written as loops over `Float32Array`s, and only the weight
+ * matmuls (`[rows, in]·[in, out]`, plain 2-D matmuls, which reach XNNPACK on wasm) and the MLP
+ * (matmul, bias, GELU, matmul, bias: `gelu` of `layers.ts`, whose vectorised sigmoid is 3× faster
+ * than a loop of `Math.exp`) left to tfjs. For the small batches of RL sampling the tfjs path spends
+ * its time in per-op overhead (~110 ops per token step); this path issues ~25 small ones per step.
+ * The keys and values live in the WebAssembly SIMD kernels' memory, where the attention's dot
+ * products and weighted sums run as f32x4 loops (`attention_simd.ts`); without SIMD, plain loops.
  *
  * Same math as `trunk` / `decodeStep` in `lib/policy/layers.ts`, which stay the reference: the
  * tests check identical tokens and log-probs within 1e-5. Each row keeps its own cache, so no
@@ -13,7 +16,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Policy, PolicyConfig } from "../policy/transformer.ts";
-import { weight } from "../policy/layers.ts";
+import { gelu, weight } from "../policy/layers.ts";
+import { simdHeap, type SimdKernels, simdKernels } from "../policy/attention_simd.ts";
 import { prefixSources, stopSet } from "./decode.ts";
 
 /** Per-call view of the weights: vectors and embedding tables read once, matrices kept as tensors. */
@@ -31,9 +35,9 @@ interface Snapshot {
     ln2g: Float32Array;
     ln2b: Float32Array;
     wfc: tf.Tensor2D;
-    bfc: Float32Array;
+    bfc: tf.Tensor1D;
     wproj: tf.Tensor2D;
-    bproj: Float32Array;
+    bproj: tf.Tensor1D;
   }[];
   lnfg: Float32Array;
   lnfb: Float32Array;
@@ -57,9 +61,9 @@ function snapshot(policy: Policy): Snapshot {
       ln2g: read(p + "ln2.g"),
       ln2b: read(p + "ln2.b"),
       wfc: get(p + "mlp.wfc"),
-      bfc: read(p + "mlp.bfc"),
+      bfc: get(p + "mlp.bfc"),
       wproj: get(p + "mlp.wproj"),
-      bproj: read(p + "mlp.bproj"),
+      bproj: get(p + "mlp.bproj"),
     });
   }
   return {
@@ -113,30 +117,147 @@ function layerNormRows(
   return out;
 }
 
-/** GELU (tanh form, `x·σ(2u)`, as `gelu`) in place. */
-function geluInPlace(x: Float32Array): void {
-  const c = 2 * Math.sqrt(2 / Math.PI);
-  for (let i = 0; i < x.length; i++) {
-    const v = x[i];
-    const u = c * (v + 0.044715 * v * v * v);
-    x[i] = v / (1 + Math.exp(-u));
-  }
+/** The MLP of every row of `x` `[rows, d]` (its LayerNorm applied): `gelu(x·W_fc + b_fc)·W_proj + b_proj`. */
+function mlpRows(x: Float32Array, rows: number, w: Snapshot["layers"][number]): Float32Array {
+  const out = tf.tidy(() => {
+    const hidden = gelu(tf.add(tf.matMul(tf.tensor2d(x, [rows, w.wfc.shape[0]]), w.wfc), w.bfc));
+    return tf.add(tf.matMul(hidden, w.wproj), w.bproj);
+  });
+  const data = out.dataSync() as Float32Array;
+  out.dispose();
+  return data;
 }
 
-/** Keys and values of every row and layer: `[rows, maxLength, d]` each, filled up to `length[row]`. */
+/**
+ * The floats one call works in, cut into views from one block: the SIMD kernels' memory (so the
+ * kernels can address every view by its byte offset), or a plain array without SIMD. Nothing is
+ * zeroed: every float is written before it is read.
+ */
+interface Arena {
+  kernels: SimdKernels | null;
+  take(floats: number): Float32Array;
+}
+
+function newArena(floats: number): Arena {
+  const kernels = simdKernels();
+  const heap = kernels === null ? new Float32Array(floats) : simdHeap(kernels, floats);
+  let used = 0;
+  return {
+    kernels,
+    take(n: number) {
+      if (used + n > floats) throw new Error(`typed decoding: arena of ${floats} floats exhausted`);
+      used += n;
+      return heap.subarray(used - n, used);
+    },
+  };
+}
+
+/** Keys and values of every row and layer: `[rows, capacity, d]` each, filled up to `length[row]`. */
 interface Cache {
   keys: Float32Array[];
   values: Float32Array[];
   capacity: number;
 }
 
-function newCache(rows: number, capacity: number, config: PolicyConfig): Cache {
+function cacheFloats(rows: number, capacity: number, config: PolicyConfig): number {
+  return 2 * config.layers * rows * capacity * config.dModel;
+}
+
+function newCache(arena: Arena, rows: number, capacity: number, config: PolicyConfig): Cache {
   const size = rows * capacity * config.dModel;
   return {
-    keys: Array.from({ length: config.layers }, () => new Float32Array(size)),
-    values: Array.from({ length: config.layers }, () => new Float32Array(size)),
+    keys: Array.from({ length: config.layers }, () => arena.take(size)),
+    values: Array.from({ length: config.layers }, () => arena.take(size)),
     capacity,
   };
+}
+
+/** `forward`'s scratch views: queries/keys/values, attention outputs and one row of scores. */
+interface Scratch {
+  /** The SIMD kernels, whose memory holds every view (null: plain loops). */
+  kernels: SimdKernels | null;
+  qkv: Float32Array;
+  att: Float32Array;
+  scores: Float32Array;
+}
+
+/** Scratch for up to `n` positions per `forward` call, attending over at most `capacity`. */
+function newScratch(arena: Arena, n: number, capacity: number, config: PolicyConfig): Scratch {
+  const d = config.dModel;
+  const { kernels } = arena;
+  return {
+    kernels,
+    qkv: arena.take(3 * n * d),
+    att: arena.take(n * d),
+    scores: arena.take(capacity),
+  };
+}
+
+function scratchFloats(n: number, capacity: number, config: PolicyConfig): number {
+  return 4 * n * config.dModel + capacity;
+}
+
+/** Byte offset of float `i` of view `a` in its block (what the SIMD kernels address). */
+function byteAt(a: Float32Array, i: number): number {
+  return a.byteOffset + 4 * i;
+}
+
+/**
+ * One query's attention over positions `0 … last` of one cache row and head: the query at
+ * `qkv[qo …]`, key/value `j` at `keys/values[ko + j·d …]`, `dh` floats each, the result written
+ * to `out[oo …]`. The dot products and the weighted sum run in the SIMD kernels where available,
+ * else in plain loops; the softmax is in JS either way.
+ */
+function attendOne(
+  { kernels, qkv, scores }: Scratch,
+  qo: number,
+  keys: Float32Array,
+  values: Float32Array,
+  ko: number,
+  last: number,
+  out: Float32Array,
+  oo: number,
+  d: number,
+  dh: number,
+  scale: number,
+): void {
+  if (kernels !== null) {
+    kernels.dot(
+      byteAt(qkv, qo),
+      byteAt(keys, ko),
+      4 * d,
+      4 * dh,
+      0,
+      last,
+      byteAt(scores, 0),
+      scale,
+    );
+  } else {
+    for (let j = 0; j <= last; j++) {
+      let dot = 0;
+      for (let e = 0; e < dh; e++) dot += qkv[qo + e] * keys[ko + j * d + e];
+      scores[j] = dot * scale;
+    }
+  }
+  let max = -Infinity;
+  for (let j = 0; j <= last; j++) if (scores[j] > max) max = scores[j];
+  let z = 0;
+  for (let j = 0; j <= last; j++) {
+    const p = Math.exp(scores[j] - max);
+    scores[j] = p;
+    z += p;
+  }
+  const inv = 1 / z;
+  for (let j = 0; j <= last; j++) scores[j] *= inv;
+  if (kernels !== null) {
+    kernels.comb(byteAt(scores, 0), 4, byteAt(values, ko), 4 * d, 4 * dh, 0, last, byteAt(out, oo));
+  } else {
+    for (let e = 0; e < dh; e++) out[oo + e] = 0;
+    for (let j = 0; j <= last; j++) {
+      const p = scores[j];
+      for (let e = 0; e < dh; e++) out[oo + e] += p * values[ko + j * d + e];
+    }
+  }
 }
 
 /**
@@ -147,6 +268,7 @@ function newCache(rows: number, capacity: number, config: PolicyConfig): Cache {
 function forward(
   s: Snapshot,
   cache: Cache,
+  scratch: Scratch,
   rows: readonly number[],
   positions: readonly number[],
   tokens: readonly number[],
@@ -162,76 +284,39 @@ function forward(
     const p = positions[i] * d;
     for (let e = 0; e < d; e++) x[i * d + e] = s.wte[t + e] + s.wpe[p + e];
   }
-  const scores = new Float64Array(cap);
-  const acc = new Float64Array(dh);
+  const { qkv } = scratch;
+  const att = scratch.att.subarray(0, n * d);
   for (let l = 0; l < s.layers.length; l++) {
     const w = s.layers[l];
     const keys = cache.keys[l];
     const values = cache.values[l];
-    const qkv = affine(layerNormRows(x, n, d, w.ln1g, w.ln1b), n, w.wqkv, w.bqkv);
+    qkv.set(affine(layerNormRows(x, n, d, w.ln1g, w.ln1b), n, w.wqkv, w.bqkv));
     for (let i = 0; i < n; i++) {
       const c = (rows[i] * cap + positions[i]) * d;
       keys.set(qkv.subarray(i * 3 * d + d, i * 3 * d + 2 * d), c);
       values.set(qkv.subarray(i * 3 * d + 2 * d, i * 3 * d + 3 * d), c);
     }
-    const att = new Float32Array(n * d);
     for (let i = 0; i < n; i++) {
       const base = rows[i] * cap * d;
-      const last = positions[i];
       for (let h = 0; h < heads; h++) {
-        const qo = i * 3 * d + h * dh;
-        // Four keys at a time: each dot product still sums e = 0 … dh−1 in order (the same
-        // float operations as one at a time), but the four chains run in parallel.
-        let j = 0;
-        for (; j + 3 <= last; j += 4) {
-          const k0 = base + j * d + h * dh;
-          const k1 = k0 + d;
-          const k2 = k1 + d;
-          const k3 = k2 + d;
-          let d0 = 0;
-          let d1 = 0;
-          let d2 = 0;
-          let d3 = 0;
-          for (let e = 0; e < dh; e++) {
-            const q = qkv[qo + e];
-            d0 += q * keys[k0 + e];
-            d1 += q * keys[k1 + e];
-            d2 += q * keys[k2 + e];
-            d3 += q * keys[k3 + e];
-          }
-          scores[j] = d0 * scale;
-          scores[j + 1] = d1 * scale;
-          scores[j + 2] = d2 * scale;
-          scores[j + 3] = d3 * scale;
-        }
-        for (; j <= last; j++) {
-          const ko = base + j * d + h * dh;
-          let dot = 0;
-          for (let e = 0; e < dh; e++) dot += qkv[qo + e] * keys[ko + e];
-          scores[j] = dot * scale;
-        }
-        let max = -Infinity;
-        for (let j = 0; j <= last; j++) if (scores[j] > max) max = scores[j];
-        let z = 0;
-        for (let j = 0; j <= last; j++) {
-          const p = Math.exp(scores[j] - max);
-          scores[j] = p;
-          z += p;
-        }
-        acc.fill(0);
-        for (let j = 0; j <= last; j++) {
-          const p = scores[j] / z;
-          const vo = base + j * d + h * dh;
-          for (let e = 0; e < dh; e++) acc[e] += p * values[vo + e];
-        }
-        for (let e = 0; e < dh; e++) att[i * d + h * dh + e] = acc[e];
+        attendOne(
+          scratch,
+          i * 3 * d + h * dh,
+          keys,
+          values,
+          base + h * dh,
+          positions[i],
+          att,
+          i * d + h * dh,
+          d,
+          dh,
+          scale,
+        );
       }
     }
     const proj = affine(att, n, w.wo, w.bo);
     for (let i = 0; i < x.length; i++) x[i] += proj[i];
-    const hidden = affine(layerNormRows(x, n, d, w.ln2g, w.ln2b), n, w.wfc, w.bfc);
-    geluInPlace(hidden);
-    const mlp = affine(hidden, n, w.wproj, w.bproj);
+    const mlp = mlpRows(layerNormRows(x, n, d, w.ln2g, w.ln2b), n, w);
     for (let i = 0; i < x.length; i++) x[i] += mlp[i];
   }
   return layerNormRows(x, n, d, s.lnfg, s.lnfb);
@@ -288,7 +373,14 @@ export function decodeTyped(
   const capacity = Math.max(...contexts.map((c, b) => c.length + budgets[b]));
   // 1. Prefill the distinct longest contexts once, then copy each row's prefix of its source.
   const { sources, sourceOf } = prefixSources(contexts);
-  const srcCache = newCache(sources.length, capacity, s.config);
+  const prefillTokens = sources.reduce((n, src) => n + src.length, 0);
+  const positionsPerCall = Math.max(prefillTokens, batch);
+  const arena = newArena(
+    cacheFloats(sources.length + batch, capacity, s.config) +
+      scratchFloats(positionsPerCall, capacity, s.config),
+  );
+  const scratch = newScratch(arena, positionsPerCall, capacity, s.config);
+  const srcCache = newCache(arena, sources.length, capacity, s.config);
   const srcRows: number[] = [];
   const srcPositions: number[] = [];
   const srcTokens: number[] = [];
@@ -301,8 +393,8 @@ export function decodeTyped(
       srcTokens.push(token);
     });
   });
-  const srcHidden = forward(s, srcCache, srcRows, srcPositions, srcTokens);
-  const cache = newCache(batch, capacity, s.config);
+  const srcHidden = forward(s, srcCache, scratch, srcRows, srcPositions, srcTokens);
+  const cache = newCache(arena, batch, capacity, s.config);
   const hidden = new Float32Array(batch * d);
   for (let b = 0; b < batch; b++) {
     const u = sourceOf[b];
@@ -338,7 +430,7 @@ export function decodeTyped(
     });
     if (next.length === 0) break;
     const positions = next.map((b) => lengths[b]++);
-    liveHidden = forward(s, cache, next, positions, nextTokens);
+    liveHidden = forward(s, cache, scratch, next, positions, nextTokens);
     live = next;
   }
   return { tokens, logProbs };

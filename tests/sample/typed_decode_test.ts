@@ -4,6 +4,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { Random } from "../../lib/random.ts";
 import { createPolicy, type PolicyConfig } from "../../lib/policy/transformer.ts";
 import { argmax, decode, type DecodeRequest, filteredWeights } from "../../lib/sample/decode.ts";
+import { setSimdKernels } from "../../lib/policy/attention_simd.ts";
 import { randomiseWeights, TEST_BACKENDS } from "../policy/reference_forward.ts";
 
 const CONFIG: PolicyConfig = {
@@ -44,31 +45,38 @@ async function both(
   return { typed, reference };
 }
 
-for (const backend of TEST_BACKENDS) {
-  Deno.test(`typed-array decoding gives the tfjs path's tokens and log-probs within 1e-5 (${backend})`, async () => {
-    await initBackend({ backend });
-    let stoppedEarly = false;
-    let ranToBudget = false;
-    for (const temperature of [1, 0.6]) {
-      for (const seed of [1, 2, 3]) {
-        const { typed, reference } = await both(
-          temperature,
-          (rng) => (lp) => rng.categorical(filteredWeights(lp)),
-          seed,
-        );
-        assertEquals(typed.tokens, reference.tokens);
-        assertEquals(typed.tokens[6], []);
-        for (let b = 0; b < CONTEXTS.length; b++) {
-          assertArrayAlmostEquals(typed.logProbs[b], reference.logProbs[b], 1e-5);
+for (const [backend, simd] of TEST_BACKENDS.flatMap((b) => [[b, true], [b, false]] as const)) {
+  Deno.test(
+    `typed-array decoding gives the tfjs path's tokens and log-probs within 1e-5 (${backend}, ${
+      simd ? "SIMD attention" : "plain loops"
+    })`,
+    async () => {
+      await initBackend({ backend });
+      const previous = setSimdKernels(simd);
+      let stoppedEarly = false;
+      let ranToBudget = false;
+      for (const temperature of [1, 0.6]) {
+        for (const seed of [1, 2, 3]) {
+          const { typed, reference } = await both(
+            temperature,
+            (rng) => (lp) => rng.categorical(filteredWeights(lp)),
+            seed,
+          );
+          assertEquals(typed.tokens, reference.tokens);
+          assertEquals(typed.tokens[6], []);
+          for (let b = 0; b < CONTEXTS.length; b++) {
+            assertArrayAlmostEquals(typed.logProbs[b], reference.logProbs[b], 1e-5);
+          }
+          const lengths = typed.tokens.map((t) => t.length);
+          stoppedEarly ||= lengths.some((n, b) => n < BUDGETS[b]);
+          ranToBudget ||= lengths.some((n, b) => n === BUDGETS[b] && n > 1);
         }
-        const lengths = typed.tokens.map((t) => t.length);
-        stoppedEarly ||= lengths.some((n, b) => n < BUDGETS[b]);
-        ranToBudget ||= lengths.some((n, b) => n === BUDGETS[b] && n > 1);
       }
-    }
-    // Both kinds of stop were exercised.
-    assertEquals([stoppedEarly, ranToBudget], [true, true]);
-    const greedy = await both(1, () => (lp) => argmax(lp), 0);
-    assertEquals(greedy.typed.tokens, greedy.reference.tokens);
-  });
+      // Both kinds of stop were exercised.
+      assertEquals([stoppedEarly, ranToBudget], [true, true]);
+      const greedy = await both(1, () => (lp) => argmax(lp), 0);
+      assertEquals(greedy.typed.tokens, greedy.reference.tokens);
+      setSimdKernels(previous);
+    },
+  );
 }
