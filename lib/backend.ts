@@ -16,6 +16,7 @@ import {
   nativeGemmActive,
   type NativeGemmStatus,
 } from "./native_gemm.ts";
+import { setRowGather } from "./row_gather.ts";
 
 export { isDeviceBackend } from "./validate.ts";
 
@@ -191,6 +192,7 @@ async function initWasm(warn: (message: string) => void): Promise<BackendInfo> {
     if (await selectBackend("wasm")) {
       installPlainMatMulGradient();
       setSharedIdentity(true);
+      setRowGather(true);
       return { requested: "wasm", backend: "wasm" };
     }
     reason = "tf.setBackend('wasm') returned false";
