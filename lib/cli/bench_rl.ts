@@ -1,5 +1,6 @@
 /**
- * `deno run -A lib/cli/bench_rl.ts [--steps 20] [--warmup 2] [--backend wasm] [--out results/bench_rl.json]`:
+ * `deno run -A lib/cli/bench_rl.ts [--steps 20] [--warmup 2] [--backend wasm] [--out results/bench_rl.json]`
+ * (the native GEMM with `TREPO_BLAS=openblas`, recorded as `native_gemm`):
  * milliseconds per RL optimizer step of GRPO, RLOO and TRePO on a fixed shape (2 prompts × 8
  * responses, 8-token prompts, exactly 16 new tokens with EOS blocked, vocabulary 64, d 128,
  * 2 layers, 4 heads), with β = 0 and β = 0.04, split into sampling, scoring + advantage and
@@ -210,8 +211,11 @@ async function main(): Promise<void> {
   const out = flags.out ?? "results/bench_rl.json";
   const steps = Number(flags.steps ?? "20");
   const warmup = Number(flags.warmup ?? "2");
+  const blas = backend.blas?.active
+    ? `${backend.blas.library}, ${backend.blas.threads ?? "default"} thread(s)`
+    : "off";
   console.log(
-    `rlStep bench on ${backend.backend}: median of ${steps} steps after ${warmup} warm-up`,
+    `rlStep bench on ${backend.backend} (native GEMM: ${blas}): median of ${steps} steps after ${warmup} warm-up`,
   );
   const rows = await benchRl({ steps, warmup, log: (line) => console.log(line) });
   await Deno.mkdir(out.slice(0, Math.max(0, out.lastIndexOf("/"))) || ".", { recursive: true });
@@ -221,6 +225,7 @@ async function main(): Promise<void> {
       {
         rlStep: {
           backend: backend.backend,
+          native_gemm: blas,
           shape: {
             prompts: 2,
             responses_per_prompt: 8,
