@@ -17,6 +17,7 @@ import {
   type NativeGemmStatus,
 } from "./native_gemm.ts";
 import { setRowGather } from "./row_gather.ts";
+import { setTiledTranspose } from "./matrix_transpose.ts";
 
 export { isDeviceBackend } from "./validate.ts";
 
@@ -193,6 +194,7 @@ async function initWasm(warn: (message: string) => void): Promise<BackendInfo> {
       installPlainMatMulGradient();
       setSharedIdentity(true);
       setRowGather(true);
+      setTiledTranspose(true);
       return { requested: "wasm", backend: "wasm" };
     }
     reason = "tf.setBackend('wasm') returned false";
