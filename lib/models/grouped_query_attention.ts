@@ -34,18 +34,15 @@ export function causalBias(
   return tf.tensor4d(data, [rows, 1, length, length]);
 }
 
-/** `[B, L, G, d_h]` → `[B, G·r, L, d_h]`: each kv head repeated for its `r` query heads. */
-function expandHeads(x: tf.Tensor4D, repeats: number): tf.Tensor4D {
-  const [b, l, g, dh] = x.shape;
-  const t = tf.transpose(x, [0, 2, 1, 3]);
-  if (repeats === 1) return t as tf.Tensor4D;
-  // Rank-3 tile (tfjs has no rank-5 tile gradient).
-  const tiled = tf.tile(tf.reshape(t, [b * g, 1, l * dh]), [1, repeats, 1]);
-  return tf.reshape(tiled, [b, g * repeats, l, dh]);
-}
-
 /**
  * `softmax(q·kᵀ·scale + bias)·v` per head, query head `h` reading kv head `⌊h·G/H⌋`.
+ *
+ * No key or value is copied per query head: the `r = H/G` query heads that share a kv head are
+ * laid beside the positions instead (`[B, G, Lq·r, d_h]`, row `i·r + j` = position `i`, head
+ * `g·r + j`), so each kv head meets its `r` query heads in one matmul, and the bias rows are
+ * repeated `r` times (`Lq·Lk` floats, not the `Lk·d_h` of a key or value head). Repeating the
+ * keys and values instead cost a tile of the whole cache per layer and decoding step (35 % of
+ * sampling at SmolLM2-135M's 9 query / 3 kv heads).
  *
  * @param q Queries `[B, Lq, H, d_h]`.
  * @param k Keys `[B, Lk, G, d_h]`, `H` divisible by `G`.
@@ -62,13 +59,25 @@ export function groupedQueryAttention(
   scale: number,
 ): tf.Tensor2D {
   const [b, lq, h, dh] = q.shape;
-  const repeats = h / k.shape[2];
-  const qh = tf.transpose(q, [0, 2, 1, 3]);
-  const kh = expandHeads(k, repeats);
-  const vh = expandHeads(v, repeats);
-  const scores = tf.add(tf.mul(tf.matMul(qh, kh, false, true), scale), bias);
-  const out = tf.matMul(tf.softmax(scores), vh); // [B, H, Lq, d_h]
-  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b * lq, h * dh]);
+  const [, lk, g] = k.shape;
+  const r = h / g;
+  const qg = tf.reshape(
+    tf.transpose(tf.reshape(q, [b, lq, g, r * dh]), [0, 2, 1, 3]),
+    [b, g, lq * r, dh],
+  );
+  const kg = tf.transpose(k, [0, 2, 1, 3]);
+  const vg = tf.transpose(v, [0, 2, 1, 3]);
+  const rows = bias.shape[0];
+  const biasRows = r === 1 ? bias : tf.reshape(
+    tf.tile(tf.reshape(bias, [rows, lq, 1, lk]), [1, 1, r, 1]),
+    [rows, 1, lq * r, lk],
+  );
+  const scores = tf.add(tf.mul(tf.matMul(qg, kg, false, true), scale), biasRows);
+  const out = tf.matMul(tf.softmax(scores), vg); // [B, G, Lq·r, d_h]
+  return tf.reshape(
+    tf.transpose(tf.reshape(out, [b, g, lq, r * dh]), [0, 2, 1, 3]),
+    [b * lq, h * dh],
+  );
 }
 
 /** The shapes {@linkcode cachedAttention} works with. */
