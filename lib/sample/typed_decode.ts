@@ -130,8 +130,9 @@ function mlpRows(x: Float32Array, rows: number, w: Snapshot["layers"][number]): 
 
 /**
  * The floats one call works in, cut into views from one block: the SIMD kernels' memory (so the
- * kernels can address every view by its byte offset), or a plain array without SIMD. Nothing is
- * zeroed: every float is written before it is read.
+ * kernels can address every view by its byte offset), or a plain array without SIMD or when the
+ * block would not fit in a WebAssembly memory. Nothing is zeroed: every float is written before
+ * it is read.
  */
 interface Arena {
   kernels: SimdKernels | null;
@@ -139,8 +140,16 @@ interface Arena {
 }
 
 function newArena(floats: number): Arena {
-  const kernels = simdKernels();
-  const heap = kernels === null ? new Float32Array(floats) : simdHeap(kernels, floats);
+  let kernels = simdKernels();
+  let heap: Float32Array;
+  try {
+    heap = kernels === null ? new Float32Array(floats) : simdHeap(kernels, floats);
+  } catch (error) {
+    // A WebAssembly memory stops at 4 GiB; past it, plain arrays and plain loops.
+    if (kernels === null || !(error instanceof RangeError)) throw error;
+    kernels = null;
+    heap = new Float32Array(floats);
+  }
   let used = 0;
   return {
     kernels,
