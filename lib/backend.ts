@@ -17,6 +17,12 @@ import {
   type NativeGemmStatus,
 } from "./native_gemm.ts";
 import { setRowGather } from "./row_gather.ts";
+import {
+  type KernelArgs,
+  replaceWasmKernel,
+  runStockWasmKernel,
+  type WasmBackendInternals,
+} from "./wasm_kernels.ts";
 import { setTiledTranspose } from "./matrix_transpose.ts";
 
 export { isDeviceBackend } from "./validate.ts";
@@ -309,7 +315,6 @@ function installPlainMatMulGradient(): void {
   });
 }
 
-let stockIdentity: tf.KernelConfig | undefined;
 let sharedIdentity = false;
 
 /**
@@ -325,26 +330,15 @@ let sharedIdentity = false;
  */
 export function setSharedIdentity(on: boolean): boolean {
   const previous = sharedIdentity;
-  if (on === sharedIdentity) return previous;
-  stockIdentity ??= tf.getKernel("Identity", "wasm");
-  if (stockIdentity === undefined) return previous;
-  tf.unregisterKernel("Identity", "wasm");
-  tf.registerKernel(
-    on
-      ? {
-        kernelName: "Identity",
-        backendName: "wasm",
-        kernelFunc: (args) => {
-          const x = (args.inputs as { x: tf.TensorInfo }).x;
-          if (x.dtype === "string") {
-            return (stockIdentity!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
-          }
-          (args.backend as unknown as { incRef(id: unknown): void }).incRef(x.dataId);
-          return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
-        },
-      }
-      : stockIdentity,
-  );
-  sharedIdentity = on;
+  if (on !== sharedIdentity && replaceWasmKernel("Identity", on ? shareIdentity : undefined)) {
+    sharedIdentity = on;
+  }
   return previous;
+}
+
+function shareIdentity(args: KernelArgs): tf.TensorInfo {
+  const x = (args.inputs as { x: tf.TensorInfo }).x;
+  if (x.dtype === "string") return runStockWasmKernel("Identity", args);
+  (args.backend as WasmBackendInternals).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }

@@ -9,15 +9,14 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import {
+  type KernelArgs,
+  replaceWasmKernel,
+  runStockWasmKernel,
+  type WasmBackendInternals,
+} from "./wasm_kernels.ts";
 
-interface WasmBackend {
-  dataIdMap: { get(id: unknown): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  wasm: { HEAPF32: Float32Array };
-}
-
-let stockTranspose: tf.KernelConfig | undefined;
 let tiled = false;
 
 /** Tile side: a 16 × 16 tile of floats is 1 KiB, so a source and a destination tile stay in L1. */
@@ -48,28 +47,17 @@ const TILE = 16;
  */
 export function setTiledTranspose(on: boolean): boolean {
   const previous = tiled;
-  if (on === tiled) return previous;
-  stockTranspose ??= tf.getKernel("Transpose", "wasm");
-  if (stockTranspose === undefined) return previous;
-  tf.unregisterKernel("Transpose", "wasm");
-  tf.registerKernel(
-    on
-      ? { kernelName: "Transpose", backendName: "wasm", kernelFunc: transposeTiled }
-      : stockTranspose,
-  );
-  tiled = on;
+  if (on !== tiled && replaceWasmKernel("Transpose", on ? transposeTiled : undefined)) tiled = on;
   return previous;
 }
 
-function transposeTiled(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
+function transposeTiled(args: KernelArgs): tf.TensorInfo {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { perm } = args.attrs as { perm: number[] };
   if (x.dtype !== "float32" || x.shape.length !== 2 || perm[0] !== 1 || perm[1] !== 0) {
-    return (stockTranspose!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
+    return runStockWasmKernel("Transpose", args);
   }
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmBackendInternals;
   const [rows, cols] = x.shape;
   const out = backend.makeOutput([cols, rows], "float32");
   if (rows * cols === 0) return out;

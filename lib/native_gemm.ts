@@ -10,6 +10,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  type KernelArgs,
+  replaceWasmKernel,
+  runStockWasmKernel,
+  type WasmBackendInternals,
+} from "./wasm_kernels.ts";
 
 /** How {@linkcode initBackend}'s `blas` option treats the native GEMM. */
 export type BlasMode = "off" | "auto" | "openblas";
@@ -70,7 +76,6 @@ let sgemm: Sgemm | undefined;
 let setThreads: ((n: number) => void) | undefined;
 let loaded: NativeGemmStatus | undefined;
 let enabled = false;
-let stockKernel: tf.KernelConfig | undefined;
 
 /**
  * Load the BLAS library (once) and register the native `BatchMatMul` kernel for the wasm backend.
@@ -154,16 +159,9 @@ export function setNativeGemm(on: boolean): boolean {
   const previous = enabled;
   if (on && sgemm === undefined) return previous;
   if (on === enabled) return previous;
-  stockKernel ??= tf.getKernel("BatchMatMul", "wasm");
-  if (stockKernel === undefined) {
+  if (!replaceWasmKernel("BatchMatMul", on ? nativeBatchMatMul : undefined)) {
     throw new Error("Cannot switch the native GEMM: the wasm backend has no BatchMatMul kernel");
   }
-  tf.unregisterKernel("BatchMatMul", "wasm");
-  tf.registerKernel(
-    on
-      ? { kernelName: "BatchMatMul", backendName: "wasm", kernelFunc: nativeBatchMatMul }
-      : stockKernel,
-  );
   enabled = on;
   return previous;
 }
@@ -178,22 +176,10 @@ export function nativeGemmActive(): boolean {
   return enabled && tf.getBackend() === "wasm";
 }
 
-interface WasmData {
-  memoryOffset: number;
-}
-
-interface WasmBackend {
-  dataIdMap: { get(id: unknown): WasmData };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  wasm: { HEAPU8: Uint8Array };
-}
-
-function nativeBatchMatMul(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
+function nativeBatchMatMul(args: KernelArgs): tf.TensorInfo {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
-  const backend = args.backend as WasmBackend;
+  const backend = args.backend as WasmBackendInternals;
   const ra = a.shape.length;
   const rb = b.shape.length;
   const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
@@ -208,7 +194,7 @@ function nativeBatchMatMul(
   const simple = a.dtype === "float32" && b.dtype === "float32" && k === kb && k > 0 &&
     (sameOuter || batchA === 1 || batchB === 1);
   if (!simple) {
-    return (stockKernel!.kernelFunc as (x: typeof args) => tf.TensorInfo)(args);
+    return runStockWasmKernel("BatchMatMul", args);
   }
   const outer = batchA >= batchB ? outerA : outerB;
   const batch = Math.max(batchA, batchB);

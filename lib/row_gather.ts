@@ -9,16 +9,14 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
+import {
+  type KernelArgs,
+  replaceWasmKernel,
+  runStockWasmKernel,
+  type WasmBackendInternals,
+} from "./wasm_kernels.ts";
 
-interface WasmBackend {
-  dataIdMap: { get(id: unknown): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  disposeData(id: unknown): boolean;
-  wasm: { HEAPU8: Uint8Array };
-}
-
-let stockGather: tf.KernelConfig | undefined;
 let rowGather = false;
 
 /**
@@ -48,26 +46,19 @@ let rowGather = false;
  */
 export function setRowGather(on: boolean): boolean {
   const previous = rowGather;
-  if (on === rowGather) return previous;
-  stockGather ??= tf.getKernel("GatherV2", "wasm");
-  if (stockGather === undefined) return previous;
-  tf.unregisterKernel("GatherV2", "wasm");
-  tf.registerKernel(
-    on ? { kernelName: "GatherV2", backendName: "wasm", kernelFunc: gatherRows } : stockGather,
-  );
-  rowGather = on;
+  if (on !== rowGather && replaceWasmKernel("GatherV2", on ? gatherRows : undefined)) {
+    rowGather = on;
+  }
   return previous;
 }
 
-function gatherRows(
-  args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap },
-): tf.TensorInfo {
+function gatherRows(args: KernelArgs): tf.TensorInfo {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as { axis: number; batchDims: number };
   const rowsCase = x.dtype === "float32" && x.shape.length === 2 && indices.dtype === "int32" &&
     indices.shape.length === 1 && (axis === 0 || axis === -2) && (batchDims ?? 0) === 0;
-  if (!rowsCase) return (stockGather!.kernelFunc as (a: typeof args) => tf.TensorInfo)(args);
-  const backend = args.backend as WasmBackend;
+  if (!rowsCase) return runStockWasmKernel("GatherV2", args);
+  const backend = args.backend as WasmBackendInternals;
   const [rows, d] = x.shape;
   const n = indices.shape[0];
   const out = backend.makeOutput([n, d], "float32");
