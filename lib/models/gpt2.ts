@@ -15,7 +15,7 @@ import {
   positionIds,
   weight,
 } from "../policy/layers.ts";
-import { dense } from "./dense.ts";
+import { headLogits } from "./lm_head.ts";
 import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
 import { projection } from "./projection.ts";
 import { configInt, configNumber, type HfConfig, type ModelFamily } from "./hf_config.ts";
@@ -143,7 +143,10 @@ export function gpt2Family(config: HfConfig): ModelFamily {
       return blocks(weights, x, batch, 1, bias, cache);
     },
     head(weights, hidden) {
-      return dense(hidden, weight(weights, PREFIX + "wte.weight"));
+      return headLogits(architecture.headWeight(weights), hidden);
+    },
+    headWeight(weights) {
+      return { weight: weight(weights, PREFIX + "wte.weight"), layout: "linear" };
     },
   };
   return {

@@ -168,6 +168,7 @@ function adaptedArchitecture(adapter: LoraAdapter): LoraArchitecture {
     decodeStep: (adapters, tokens, positions, cache, keyBias) =>
       base.decodeStep(join(adapters), tokens, positions, cache, keyBias),
     head: (_adapters, hidden) => base.head(adapter.base.weights, hidden),
+    headWeight: () => base.headWeight(adapter.base.weights),
   };
 }
 

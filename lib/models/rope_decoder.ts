@@ -12,7 +12,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Architecture, ProjectionLayout } from "../policy/architecture.ts";
 import { embedRows, type KeyValueCache, positionIds, weight } from "../policy/layers.ts";
-import { dense } from "./dense.ts";
+import { headLogits } from "./lm_head.ts";
 import { cachedAttention, causalBias } from "./grouped_query_attention.ts";
 import type { HfConfig, ModelFamily } from "./hf_config.ts";
 import { rmsNorm } from "./rms_norm.ts";
@@ -192,8 +192,11 @@ export function ropeDecoderFamily(c: RopeDecoderConfig, hfConfig: HfConfig): Mod
       return blocks(c, weights, x, batch, 1, positions, bias, inverseFrequencies, cache);
     },
     head(weights, hidden) {
+      return headLogits(architecture.headWeight(weights), hidden);
+    },
+    headWeight(weights) {
       const table = c.tied ? "model.embed_tokens.weight" : "lm_head.weight";
-      return dense(hidden, weight(weights, table));
+      return { weight: weight(weights, table), layout: "linear" };
     },
   };
   return {

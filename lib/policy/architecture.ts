@@ -13,6 +13,7 @@ import {
   type TrunkOptions,
   type TrunkOutput,
   vocabularyLogits,
+  weight,
 } from "./layers.ts";
 import type { Policy, PolicyConfig } from "./transformer.ts";
 
@@ -21,6 +22,17 @@ import type { Policy, PolicyConfig } from "./transformer.ts";
  * `y = x·Wᵀ + b`; `"conv1d"` is GPT-2's `Conv1D`, `W` `[in, out]`, `y = x·W + b`.
  */
 export type ProjectionLayout = "linear" | "conv1d";
+
+/**
+ * A bias-free linear vocabulary head: `"linear"` weight `[V, d]` (`lm_head`, or the tied token
+ * embedding), logits `h·Wᵀ`; `"conv1d"` weight `[d, V]`, logits `h·W`.
+ */
+export interface LinearHead {
+  /** The weight, `[V, d]` or `[d, V]` by `layout`. */
+  readonly weight: tf.Tensor;
+  /** How the weight is stored. */
+  readonly layout: ProjectionLayout;
+}
 
 /**
  * A model family's forward pass over a weight map. Caches hold, per layer, keys and values
@@ -57,8 +69,10 @@ export interface Architecture {
     cache: KeyValueCache,
     keyBias: tf.Tensor2D,
   ): { hidden: tf.Tensor2D; cache: KeyValueCache };
-  /** Vocabulary logits: hidden `[N, d]` → `[N, V]`. */
+  /** Vocabulary logits: hidden `[N, d]` → `[N, V]` (the map of {@linkcode headWeight}). */
   head(weights: ReadonlyMap<string, tf.Tensor>, hidden: tf.Tensor2D): tf.Tensor2D;
+  /** The head's weight (tied or not), for the chunked log-probs of `lib/models/lm_head.ts`. */
+  headWeight(weights: ReadonlyMap<string, tf.Tensor>): LinearHead;
 }
 
 /** The policy's trunk: its architecture's, or the built-in GPT's. Call inside `tf.tidy`. */
@@ -80,6 +94,13 @@ export function policyHead(
   return policy.architecture !== undefined
     ? policy.architecture.head(policy.weights, hidden)
     : vocabularyLogits(policy.weights, hidden);
+}
+
+/** The policy's head weight: its architecture's, or the built-in GPT's untied `head` `[d, V]`. */
+export function policyHeadWeight(policy: Pick<Policy, "weights" | "architecture">): LinearHead {
+  return policy.architecture !== undefined
+    ? policy.architecture.headWeight(policy.weights)
+    : { weight: weight(policy.weights, "head"), layout: "conv1d" };
 }
 
 /** One cached decoding step of the policy (see {@linkcode Architecture.decodeStep}). */

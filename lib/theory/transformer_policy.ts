@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Policy } from "../policy/transformer.ts";
+import { policyHead, policyTrunk } from "../policy/architecture.ts";
 import { checkInteger, describe } from "../validate.ts";
 import type { SequenceContext, SequencePolicy } from "./sequence_policy.ts";
 
@@ -92,12 +93,15 @@ export function transformerSequencePolicy(
         batches.set(key, tokens);
       }
       const batch = tokens;
-      const selector = new Float32Array(N * L);
-      sequences.forEach((s, i) => selector[i * L + s.length - 1] = 1);
+      // Only each context's last position goes through the head: [N, d] → [N, V].
+      // (a one-hot matmul selects them: wasm has no kernel for the gradient of gather).
+      const selector = new Float32Array(N * N * L);
+      sequences.forEach((s, i) => selector[i * N * L + i * L + s.length - 1] = 1);
       return tf.tidy(() => {
-        const logits = policy.logits(batch); // [N, L, V]
-        const last = tf.tensor3d(selector, [N, L, 1]);
-        return tf.logSoftmax(tf.sum(tf.mul(logits, last), 1)) as tf.Tensor2D;
+        const { hidden } = policyTrunk(policy, batch); // [N, L, d]
+        const flat = tf.reshape(hidden, [N * L, policy.config.dModel]) as tf.Tensor2D;
+        const select = tf.tensor2d(selector, [N, N * L]);
+        return tf.logSoftmax(policyHead(policy, tf.matMul(select, flat))) as tf.Tensor2D;
       });
     },
     /** Frees the cached token batches (not the wrapped model). */
