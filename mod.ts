@@ -28,6 +28,8 @@ export {
   BACKENDS,
   initBackend,
   type InitBackendOptions,
+  type WebGpuLimits,
+  webgpuLimits,
 } from "./lib/backend.ts";
 export {
   BLAS_LIBRARIES,
@@ -329,12 +331,25 @@ export {
   ALGORITHM_NAMES,
   algorithmByName,
   ALGORITHMS,
+  checkResponseBudget,
   type ModelAccount,
+  readRunState,
+  responseBudget,
+  type RunState,
   type StepRecord,
   train,
   type TrainOptions,
   type TrainResult,
 } from "./lib/algorithms/train.ts";
+export {
+  claimRunFolder,
+  type ClaimRunFolderOptions,
+  readRunLock,
+  RUN_ENTRIES,
+  RUN_LOCK,
+  type RunFolder,
+  type RunLockHolder,
+} from "./lib/algorithms/run_folder.ts";
 export {
   aggregationNormalizer,
   type Algorithm,

@@ -3,7 +3,11 @@ import { sample, score, supervisedFineTune } from "@trepo/rl";
 
 await initBackend(); // wasm, the embedded default
 const policy = createPolicy(defaultPolicyConfig(addition)); // 0.1 M-parameter GPT
-await supervisedFineTune(policy, addition, { seed: 1 }); // the SFT warm start, ~20 s
+console.log(
+  "Warm start: supervised fine-tuning of a 0.1 M-parameter GPT on addition (~15 s when idle)…",
+);
+const sft = await supervisedFineTune(policy, addition, { seed: 1 }); // the SFT warm start
+console.log(`  ${sft.steps} steps; now sampling 4 answers to each of 2 prompts and scoring them:`);
 const { tokenizer } = addition;
 const prompts = addition.prompts(new Random(7), 2).map((p) => tokenizer.encode(p));
 const rollout = await sample(policy, prompts, {

@@ -24,8 +24,10 @@ import {
   type WasmBackendInternals,
 } from "./wasm_kernels.ts";
 import { setTiledTranspose } from "./matrix_transpose.ts";
+import { installBindingSplit, type WebGpuLimits } from "./webgpu_binding_limit.ts";
 
 export { isDeviceBackend } from "./validate.ts";
+export { type WebGpuLimits, webgpuLimits } from "./webgpu_binding_limit.ts";
 
 /** The backends {@linkcode initBackend} can select. */
 export type BackendName = "wasm" | "cpu" | "webgpu" | "tensorflow" | "tensorflow-gpu";
@@ -78,6 +80,12 @@ export interface BackendInfo {
   fallbackReason?: string;
   /** The native GEMM's state, when one was asked for. */
   blas?: NativeGemmStatus;
+  /**
+   * On webgpu, the device's per-tensor limits in bytes: one kernel binds at most
+   * `maxStorageBufferBindingSize` (larger operands of `gather` and `matMul` are split, any other
+   * kernel refuses them), and no tensor exceeds `maxBufferSize`.
+   */
+  webgpuLimits?: WebGpuLimits;
 }
 
 /** The exact npm versions of the optional native bindings (all of tfjs is pinned to one version). */
@@ -92,7 +100,8 @@ const TFJS_VERSION = "4.22.0";
  * one that hits the fast XNNPACK kernel (identical values, about 3× faster training steps).
  * `"tensorflow"` and `"tensorflow-gpu"` load `@tensorflow/tfjs-node(-gpu)` dynamically and throw an
  * error saying what to install when they cannot be loaded. `"webgpu"` refuses a software adapter
- * unless `allowSoftwareAdapter` is set.
+ * unless `allowSoftwareAdapter` is set, and splits `gather` and `matMul` operands larger than one
+ * storage binding (see `webgpu_binding_limit.ts`; the device's limits come back in `webgpuLimits`).
  *
  * Preconditions: `--allow-read` (the wasm binary is read from `node_modules`); `--allow-env` to
  * honour `TREPO_BACKEND` and `TREPO_ALLOW_SOFTWARE_ADAPTER`; `--unstable-webgpu` for `"webgpu"`.
@@ -245,7 +254,7 @@ async function initWebGpu(allowSoftwareAdapter: boolean): Promise<BackendInfo> {
   if (!(await selectBackend("webgpu"))) {
     throw new Error("Cannot initialise the webgpu backend: tf.setBackend('webgpu') returned false");
   }
-  return { requested: "webgpu", backend: "webgpu" };
+  return { requested: "webgpu", backend: "webgpu", webgpuLimits: installBindingSplit() };
 }
 
 async function initNative(requested: "tensorflow" | "tensorflow-gpu"): Promise<BackendInfo> {

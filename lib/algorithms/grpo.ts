@@ -66,6 +66,8 @@ export const defaultGrpoConfig: Readonly<GrpoConfig> = Object.freeze({
   aggregation: "sequence-mean",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
+  /** 0: each minibatch in one forward/backward pass (no gradient accumulation). */
+  microBatchSize: 0,
   /** Group std, as DeepSeekMath. */
   scale: "group",
   /** 1e-6: TRL's `(std + 1e-4)` and OpenRLHF's `1e-6`; we follow OpenRLHF. */

@@ -18,6 +18,7 @@ import { aggregateLoss } from "../loss/aggregate.ts";
 import { rewardStats } from "../metrics/reward_stats.ts";
 import { explainedVarianceAsync } from "../metrics/explained_variance.ts";
 import {
+  accumulationNormalizer,
   type Algorithm,
   clippedPolicyLoss,
   referenceLogProbs,
@@ -31,7 +32,16 @@ import {
   type StepState,
   updatePolicy,
 } from "./step.ts";
-import { applyUpdate, minibatchPlan, secondsSince, selectRows, selectRowsOf } from "./update.ts";
+import {
+  applyUpdate,
+  checkMicroBatchSize,
+  microBatchPlan,
+  minibatchPlan,
+  minibatchSizes,
+  secondsSince,
+  selectRows,
+  selectRowsOf,
+} from "./update.ts";
 
 /** PPO's settings. */
 export interface PpoConfig extends RlConfig {
@@ -69,6 +79,8 @@ export const defaultPpoConfig: Readonly<PpoConfig> = Object.freeze({
   aggregation: "token-mean",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
+  /** 0: each minibatch in one forward/backward pass (no gradient accumulation). */
+  microBatchSize: 0,
   /** γ = 1: TRL default; the paper (Eq. 26) shows γ < 1 biases a response-level reward. */
   gamma: 1,
   /** λ = 0.95: TRL `lam`, InstructGPT. */
@@ -236,7 +248,9 @@ export async function ppoStep(
 
 /**
  * The critic's epochs × minibatches of clipped value regression onto the GAE returns, each
- * minibatch's loss a mean over its own valid tokens (as the policy's).
+ * minibatch's loss a mean over its own valid tokens (as the policy's); with
+ * `config.microBatchSize > 0`, the gradients of its micro-batches are summed, each normalised by
+ * the minibatch's valid tokens, before the one Adam step (as `updatePolicy`).
  */
 async function updateValueModel(
   state: StepState<PpoConfig>,
@@ -248,28 +262,38 @@ async function updateValueModel(
   const valueModel = state.valueModel!;
   const optimizer = state.optimizers.value!;
   const weights = [...valueModel.weights.values()];
-  const plan = minibatchPlan(rollout.lengths.length, config.epochs, config.minibatches, state.rng);
+  const n = rollout.lengths.length;
+  checkMicroBatchSize(
+    `Cannot update the value model at step ${state.step}`,
+    minibatchSizes(n, config.minibatches),
+    config.microBatchSize,
+  );
+  const plan = minibatchPlan(n, config.epochs, config.minibatches, state.rng);
   let lossSum = 0;
   let normSum = 0;
   for (const rows of plan) {
-    const mb = selectRows(rollout, rows);
-    const width = mb.tokens.shape[1];
-    const old = selectRowsOf(oldValues, rows, width);
-    const target = selectRowsOf(returns, rows, width);
-    try {
-      const result = await applyUpdate(optimizer, weights, () => {
-        const values = tokenValues(valueModel, mb);
-        const perToken = valueLoss({ values, oldValues: old, returns: target }, {
-          clip: config.valueClip,
-        });
-        return aggregateLoss(perToken, mb.mask, { mode: "token-mean" });
-      }, { maxGradNorm: config.maxGradNorm, what: "the value model", step: state.step });
-      lossSum += result.loss;
-      normSum += result.gradNorm;
-    } finally {
-      disposeRollout(mb);
-      tf.dispose([old, target]);
-    }
+    const micro = microBatchPlan(rows, config.microBatchSize);
+    const normalizer = micro.length === 1
+      ? undefined
+      : await accumulationNormalizer("token-mean", rollout.mask, rows);
+    // Each micro-batch's rows and constants are made inside its tape, and freed with it.
+    const result = await applyUpdate(optimizer, weights, (k) => {
+      const mb = selectRows(rollout, micro[k]);
+      const width = mb.tokens.shape[1];
+      const perToken = valueLoss({
+        values: tokenValues(valueModel, mb),
+        oldValues: selectRowsOf(oldValues, micro[k], width),
+        returns: selectRowsOf(returns, micro[k], width),
+      }, { clip: config.valueClip });
+      return aggregateLoss(perToken, mb.mask, { mode: "token-mean", normalizer });
+    }, {
+      maxGradNorm: config.maxGradNorm,
+      what: "the value model",
+      step: state.step,
+      microBatches: micro.length,
+    });
+    lossSum += result.loss;
+    normSum += result.gradNorm;
   }
   return { "loss/value": lossSum / plan.length, "value/grad_norm": normSum / plan.length };
 }

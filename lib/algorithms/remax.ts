@@ -58,6 +58,8 @@ export const defaultRemaxConfig: Readonly<RemaxConfig> = Object.freeze({
   aggregation: "sequence-sum",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
+  /** 0: each minibatch in one forward/backward pass (no gradient accumulation). */
+  microBatchSize: 0,
 });
 
 /**

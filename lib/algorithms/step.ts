@@ -15,7 +15,12 @@ import { tokenLogProbs } from "../sample/token_log_probs.ts";
 import { localSampler, type Sampler } from "../sample/sampler.ts";
 import type { Tokenizer } from "../tasks/task.ts";
 import { type RewardFn, score } from "../score/score.ts";
-import { aggregateLoss, AGGREGATION_MODES, type AggregationMode } from "../loss/aggregate.ts";
+import {
+  aggregateLoss,
+  AGGREGATION_MODES,
+  aggregationCount,
+  type AggregationMode,
+} from "../loss/aggregate.ts";
 import { clippedSurrogateLoss } from "../loss/clipped_surrogate.ts";
 import { klPenalty } from "../loss/kl_penalty.ts";
 import { policyGradientLoss } from "../loss/policy_gradient.ts";
@@ -25,7 +30,15 @@ import { clipFractionCounts } from "../metrics/clip_fraction.ts";
 import { approxKlSums } from "../metrics/approx_kl.ts";
 import { samplerLogProbGap } from "../metrics/sampler_gap.ts";
 import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
-import { applyUpdate, minibatchPlan, selectRows, selectRowsOf } from "./update.ts";
+import {
+  applyUpdate,
+  checkMicroBatchSize,
+  microBatchPlan,
+  minibatchPlan,
+  minibatchSizes,
+  selectRows,
+  selectRowsOf,
+} from "./update.ts";
 
 /** The names of the algorithms `train` knows. */
 export type AlgorithmName = "ppo" | "grpo" | "dr_grpo" | "remax" | "rloo" | "reinforce" | "trepo";
@@ -54,6 +67,17 @@ export interface RlConfig {
   aggregation: AggregationMode;
   /** Most response tokens per sample; 0 uses the task's `maxResponseTokens`. */
   maxTokens: number;
+  /**
+   * Rows per forward/backward pass inside each minibatch (what TRL and verl call gradient
+   * accumulation; TRL's `per_device_train_batch_size`, verl's `ppo_micro_batch_size_per_gpu`).
+   * Each minibatch still makes one Adam step, on the sum of its micro-batches' gradients, each
+   * micro-batch's loss normalised by the whole minibatch's count, so the loss, the gradient and
+   * the metrics are those of the whole minibatch: it trades nothing but time for memory
+   * (activations of `microBatchSize` rows instead of a whole minibatch). It must divide the rows
+   * of each minibatch (`promptsPerStep × groupSize / minibatches`); 0 runs each minibatch in one
+   * pass.
+   */
+  microBatchSize: number;
 }
 
 /** How one config key is checked. */
@@ -86,6 +110,7 @@ export const RL_CONFIG_SPEC: ConfigSpec<RlConfig> = {
   clipEpsilon: { kind: "number", min: 0, max: 1, exclusiveMin: true },
   aggregation: { kind: "choice", choices: AGGREGATION_MODES },
   maxTokens: { kind: "integer", min: 0 },
+  microBatchSize: { kind: "integer", min: 0 },
 };
 
 /** The models and optimizers one step works on, plus its random stream. */
@@ -170,7 +195,9 @@ export interface Algorithm<C extends RlConfig = RlConfig> {
  * @param overrides Settings to change (a plain object; may be `undefined`).
  * @returns The complete, checked config.
  * @throws {TypeError} For a value of the wrong type, or overrides that are not an object.
- * @throws {RangeError} For an unknown key, a value out of range, or a group size the algorithm cannot use.
+ * @throws {RangeError} For an unknown key, a value out of range, a group size the algorithm cannot
+ *   use, or a `microBatchSize` that does not divide every minibatch's rows (the message lists the
+ *   sizes that do).
  *
  * @example Unknown keys are refused
  * ```ts
@@ -221,6 +248,7 @@ export function resolveConfig<C extends RlConfig>(
       `${context}: config.minibatches must be at most promptsPerStep × groupSize = ${rows}, got ${checked.minibatches}`,
     );
   }
+  checkMicroBatchSize(context, minibatchSizes(rows, checked.minibatches), checked.microBatchSize);
   return checked;
 }
 
@@ -438,7 +466,11 @@ export interface PolicyObjectiveOptions {
   beta: number;
   /** The reduction (see `aggregateLoss`). */
   aggregation: AggregationMode;
-  /** The denominator of `"constant"`: rows of this (mini)batch × the response budget. */
+  /**
+   * The denominator of `"constant"`: rows of this (mini)batch × the response budget. When a
+   * minibatch is cut into micro-batches, the whole minibatch's count for the other modes except
+   * `"token-sum"` ({@linkcode accumulationNormalizer}).
+   */
   normalizer?: number;
 }
 
@@ -447,7 +479,9 @@ export interface PolicyObjectiveOptions {
  * `aggregate(w·ℓ(logπ_θ, logπ_old, A) + β·k3(logπ_θ, logπ_ref))`, with `w` the truncated
  * importance weights against a remote sampler when given (else 1). The aggregation is normalised by
  * this (mini)batch's own token or sequence count, as TRL and verl do (`"constant"` by its rows ×
- * the response budget), so one minibatch of the whole batch is exactly the full-batch loss.
+ * the response budget), so one minibatch of the whole batch is exactly the full-batch loss. A
+ * micro-batch is given its minibatch's count as `normalizer` instead, so that the micro-batch
+ * losses sum to the minibatch's.
  *
  * Used by every recipe's update ({@linkcode updatePolicy}) and by the theory lab, which
  * differentiates it with respect to `logProbs` to get the weight each recipe gives every
@@ -496,6 +530,51 @@ export function aggregationNormalizer(
   return config.aggregation === "constant" ? rows * maxTokens : undefined;
 }
 
+/**
+ * The normalizer that makes the losses of a minibatch's micro-batches sum to the minibatch's loss
+ * (gradient accumulation): `normalizer` itself when given (`"constant"`), none for `"token-sum"`
+ * (its sums add up as they are), and otherwise the whole minibatch's count
+ * (`aggregationCount`: valid tokens for `"token-mean"`, non-empty sequences for the sequence
+ * modes), read once.
+ *
+ * @param mode The reduction.
+ * @param mask The whole batch's mask `[B, T]`.
+ * @param rows The minibatch's rows of it.
+ * @param normalizer The fixed denominator of `"constant"` for the minibatch
+ *   ({@linkcode aggregationNormalizer}).
+ * @returns The number to pass as every micro-batch's `normalizer`, or `undefined`.
+ *
+ * @example The token mean of two micro-batches is taken over both
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { accumulationNormalizer } from "./step.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const mask = tf.tensor2d([[1, 1, 1], [0, 0, 0], [1, 0, 0]]);
+ * assertEquals(await accumulationNormalizer("token-mean", mask, [0, 1, 2]), 4);
+ * assertEquals(await accumulationNormalizer("sequence-mean", mask, [1, 2]), 1);
+ * assertEquals(await accumulationNormalizer("token-sum", mask, [0, 2]), undefined);
+ * assertEquals(await accumulationNormalizer("constant", mask, [0, 2], 6), 6);
+ * mask.dispose();
+ * ```
+ */
+export async function accumulationNormalizer(
+  mode: AggregationMode,
+  mask: tf.Tensor2D,
+  rows: readonly number[],
+  normalizer?: number,
+): Promise<number | undefined> {
+  if (normalizer !== undefined || mode === "token-sum" || mode === "constant") return normalizer;
+  const count = tf.tidy(() => aggregationCount(selectRowsOf(mask, rows, mask.shape[1]), mode)!);
+  try {
+    return (await count.data())[0];
+  } finally {
+    count.dispose();
+  }
+}
+
 /** The constants of a policy update. */
 export interface PolicyUpdateInputs {
   /** Token advantages `[B, T]` (constant; zero at masked positions). */
@@ -515,6 +594,13 @@ export interface PolicyUpdateInputs {
  * its own token or sequence count (TRL, verl), so every Adam step sees a loss of the same scale
  * whatever the number of minibatches.
  *
+ * With `config.microBatchSize > 0` each minibatch is cut into micro-batches of that many rows
+ * (gradient accumulation): each runs its own forward and backward pass, its loss normalised by the
+ * whole minibatch's count ({@linkcode accumulationNormalizer}), their gradients are summed, and
+ * the clipping and the Adam step happen once per minibatch. The loss, the gradient and every
+ * metric below are those of the minibatch in one pass (up to float rounding); only the peak
+ * memory changes.
+ *
  * Metrics: `loss/policy` is the mean loss of the Adam steps; `grad_norm` their mean gradient
  * norm before clipping. When the batch makes more than one Adam step, `clip_ratio` (fraction of
  * valid tokens where the clip was active, see `clipFraction`) and `policy/approx_kl`
@@ -530,6 +616,8 @@ export interface PolicyUpdateInputs {
  * @param loss The recipe's per-token loss.
  * @param maxTokens The response budget of the step (for `"constant"`).
  * @returns The metrics above.
+ * @throws {RangeError} When `config.microBatchSize` does not divide every minibatch's rows (before
+ *   any Adam step), or the loss or the gradient is not finite.
  */
 export async function updatePolicy(
   state: StepState,
@@ -548,43 +636,59 @@ export async function updatePolicy(
   let normSum = 0;
   let clipSum = 0;
   let driftSum = 0;
-  for (let i = 0; i < plan.length; i++) {
-    const mbRows = plan[i];
-    const mb = selectRows(rollout, mbRows);
-    const width = mb.tokens.shape[1];
-    const advantages = selectRowsOf(inputs.advantages, mbRows, width);
-    const ref = inputs.refLogProbs === undefined
-      ? undefined
-      : selectRowsOf(inputs.refLogProbs, mbRows, width);
-    const importanceWeights = cap === undefined || mb.samplerLogProbs === undefined
-      ? undefined
-      : truncatedImportanceWeights(mb.logProbs, mb.samplerLogProbs, mb.mask, cap);
-    // clip and drift counts are kept out of the gradient's tidy and read in one await afterwards
-    // (no synchronous read: it would throw on webgpu).
+  checkMicroBatchSize(
+    `Cannot update the policy at step ${state.step}`,
+    minibatchSizes(rows, config.minibatches),
+    config.microBatchSize,
+  );
+  for (const mbRows of plan) {
+    const micro = microBatchPlan(mbRows, config.microBatchSize);
+    const constant = aggregationNormalizer(config, mbRows.length, maxTokens);
+    const normalizer = micro.length === 1
+      ? constant
+      : await accumulationNormalizer(config.aggregation, rollout.mask, mbRows, constant);
+    // clip and drift counts are summed over the micro-batches outside the gradient's tidy and read
+    // in one await afterwards (no synchronous read: it would throw on webgpu).
     let counts: tf.Tensor | undefined;
     try {
-      const result = await applyUpdate(state.optimizers.policy, weights, () => {
+      // Each micro-batch's rows and constants are made inside its tape, and freed with it.
+      const result = await applyUpdate(state.optimizers.policy, weights, (k) => {
+        const mb = selectRows(rollout, micro[k]);
+        const width = mb.tokens.shape[1];
         const logProbs = tokenLogProbs(policy, mb, { temperature: config.temperature });
         const x = {
           logProbs,
           oldLogProbs: mb.logProbs,
-          advantages,
+          advantages: selectRowsOf(inputs.advantages, micro[k], width),
           mask: mb.mask,
-          importanceWeights,
+          importanceWeights: cap === undefined || mb.samplerLogProbs === undefined
+            ? undefined
+            : truncatedImportanceWeights(mb.logProbs, mb.samplerLogProbs, mb.mask, cap),
         };
         if (reused) {
-          counts = tf.keep(tf.concat([
+          const part = tf.concat([
             clipFractionCounts(x, { epsilon: config.clipEpsilon }),
             approxKlSums(logProbs, mb.logProbs, mb.mask),
-          ]));
+          ]);
+          const sum = counts === undefined ? part : tf.add(counts, part);
+          counts?.dispose();
+          counts = tf.keep(sum);
         }
+        const ref = inputs.refLogProbs === undefined
+          ? undefined
+          : selectRowsOf(inputs.refLogProbs, micro[k], width);
         return policyObjective(x, ref, {
           loss,
           beta: config.beta,
           aggregation: config.aggregation,
-          normalizer: aggregationNormalizer(config, mbRows.length, maxTokens),
+          normalizer,
         });
-      }, { maxGradNorm: config.maxGradNorm, what: "the policy", step: state.step });
+      }, {
+        maxGradNorm: config.maxGradNorm,
+        what: "the policy",
+        step: state.step,
+        microBatches: micro.length,
+      });
       lossSum += result.loss;
       normSum += result.gradNorm;
       if (counts !== undefined) {
@@ -593,13 +697,7 @@ export async function updatePolicy(
         driftSum += tokens > 0 ? drift / tokens : 0;
       }
     } finally {
-      disposeRollout(mb);
-      tf.dispose([
-        advantages,
-        ...(ref === undefined ? [] : [ref]),
-        ...(counts ? [counts] : []),
-        ...(importanceWeights === undefined ? [] : [importanceWeights]),
-      ]);
+      counts?.dispose();
     }
   }
   return {

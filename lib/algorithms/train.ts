@@ -10,7 +10,18 @@ import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
 import { createValueModel, pretrainedValueModel, type ValueModel } from "../policy/value_model.ts";
 import { savePretrained } from "../models/pretrained.ts";
-import { loraAdapterOf } from "../models/lora.ts";
+import { adapterOffReference, loraAdapterOf } from "../models/lora.ts";
+// ---- Memory plan (lib/policy/memory_plan.ts): refuse a run that does not fit, check each step.
+import type { MemoryPlan } from "../policy/memory_plan.ts";
+import { setTransposedWeightBudget } from "../models/transposed_weights.ts";
+import {
+  allocationError,
+  checkStepMemory,
+  heldMemoryLimit,
+  isAllocationFailure,
+  planRun,
+} from "./run_memory.ts";
+import { minibatchSizes } from "./update.ts";
 import { saveAdapter } from "../models/peft_adapter.ts";
 import type { TextTokenizer } from "../tasks/text_tokenizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
@@ -21,6 +32,7 @@ import type { RewardFn } from "../score/score.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 import type { Sampler } from "../sample/sampler.ts";
 import { evaluateAccuracy } from "./evaluate.ts";
+import { claimRunFolder, type RunFolder } from "./run_folder.ts";
 import {
   type Algorithm,
   type AlgorithmName,
@@ -108,9 +120,12 @@ export interface TrainOptions {
    * checkpoint's weights are copied into it if it is given.
    */
   policy?: Policy;
-  /** Total steps of the run (a resumed run continues up to this number). */
-  steps: number;
-  /** Seed of every random stream of the run (default 0). */
+  /**
+   * Total steps of the run. A resumed run continues up to this number (default: the run's own);
+   * it may extend the run, never end it at or before its checkpoint.
+   */
+  steps?: number;
+  /** Seed of every random stream of the run (default 0; a resumed run's must be its own). */
   seed?: number;
   /** Evaluate greedy accuracy before training and every this many steps (and after the last); 0 = never (default 0). */
   evalEvery?: number;
@@ -118,14 +133,33 @@ export interface TrainOptions {
   evalLimit?: number;
   /** Save a checkpoint every this many steps (and after the last) when `outDir` is given; 0 = only after the last (default 0). */
   checkpointEvery?: number;
-  /** Where `run.json`, `metrics.jsonl`, `checkpoint/` and `reference/` go; nothing is written without it. */
-  outDir?: string;
+  /**
+   * Where `run.json`, `metrics.jsonl`, `checkpoint/` and `reference/` go; nothing is written
+   * without it. A path is claimed for the run (`claimRunFolder`: a lock file, released on every
+   * exit; a folder that holds a run already is refused unless `resume` or `overwrite`); a
+   * `RunFolder` claimed by the caller (for example to write a warm start into it first) is used
+   * as is and stays the caller's to release.
+   */
+  outDir?: string | RunFolder;
+  /**
+   * Start afresh in an `outDir` that holds a run: the earlier run is moved to
+   * `<outDir>.old-<time>` (nothing is deleted). Not with `resume`.
+   */
+  overwrite?: boolean;
+  /**
+   * The most bytes the run may hold (default `$TREPO_MEMORY_LIMIT`, else the backend's: the
+   * 4 GiB wasm heap, 80 % of the available memory on cpu). The memory plan is checked against it
+   * before anything is allocated for the run, and again before every step against what is held.
+   */
+  memoryLimitBytes?: number;
   /** Called after every step (and after the step-0 evaluation) with its record. */
   onStep?: (record: StepRecord) => void | Promise<void>;
   /**
-   * Continue from `outDir/checkpoint`: the checkpoint's config and seed are used, and its
-   * `evalEvery`, `evalLimit` and `checkpointEvery` unless given here. Reward functions are not
-   * saved: pass the same `rewardFns` again.
+   * Continue from `outDir/checkpoint`: the checkpoint's config, seed and total steps are used, and
+   * its `evalEvery`, `evalLimit` and `checkpointEvery` unless given here. Whatever else changes
+   * the run must agree with the checkpoint or is refused: the algorithm, the task, `seed`, the
+   * `config` keys given, the policy's config, the reward functions' names and weights and
+   * `importanceSamplingCap`. Reward functions are not saved: pass the same `rewardFns` again.
    */
   resume?: boolean;
   /** Reward functions (default: the task's reward under the task's name). */
@@ -193,8 +227,11 @@ const REFERENCE = "reference";
  *
  * @param options What to train, for how long, and where to write.
  * @returns The trained models, the records and the accounting.
- * @throws {RangeError} For an unknown algorithm or task, a bad config value, `steps < 1`, or
- *   `resume` without a checkpoint.
+ * @throws {RangeError} For an unknown algorithm or task, a bad config value, `steps < 1`, a
+ *   prompt plus `maxTokens` longer than the policy's `maxLength`, or a resume whose settings
+ *   differ from the checkpoint's (or whose `steps` would not go past it).
+ * @throws {Error} When `outDir` is in use by another run, already holds a run (without `resume`
+ *   or `overwrite`), cannot be created, or has no checkpoint to resume.
  * @throws {Error} When a reward function fails or a loss or gradient is not finite (the step is
  *   named; no checkpoint is written for it).
  *
@@ -219,20 +256,38 @@ const REFERENCE = "reference";
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const settings = checkTrainOptions(options); // phase 1
-  const { task, steps, outDir } = settings;
+  const { task, outDir } = settings;
   const held: Held = { optimizers: {} };
+  let previousBudget: number | undefined;
+  let backendFailed = false;
+  // A path is claimed here (lock, one run per folder) and released on every exit.
+  const claimed = typeof options.outDir === "string"
+    ? await claimRunFolder(options.outDir, {
+      resume: options.resume === true,
+      overwrite: options.overwrite === true,
+    })
+    : undefined;
   try {
     // Phase 2: models, optimizers, random streams and schedule.
     const run = options.resume === true
       ? await restoreRun(options, settings, held)
       : startRun(options, settings, held);
+    const { steps } = run;
     if (run.policy.config.vocabSize !== task.tokenizer.vocabSize) {
       throw new RangeError(
         `Cannot train: the policy's vocabSize ${run.policy.config.vocabSize} differs from the task's ${task.tokenizer.vocabSize}`,
       );
     }
     const models = accountModels(run);
-    const maxTokens = run.config.maxTokens > 0 ? run.config.maxTokens : task.maxResponseTokens;
+    const maxTokens = responseBudget(run.config, task);
+    checkResponseBudget(task, run.policy.config.maxLength, maxTokens);
+    const memory = run.memory ??= planRunMemory(options, settings, run.policy, run.config);
+    const stepLimit = heldMemoryLimit(options.memoryLimitBytes);
+    if (Number.isFinite(memory.limit.bytes)) {
+      // The transposed-weights cache (sampling only) gets what sampling leaves of the limit.
+      const left = Math.max(0, memory.limit.bytes - memory.phases.sampling);
+      previousBudget = setTransposedWeightBudget(Math.min(left, memory.items.weights));
+    }
     if (outDir !== undefined) { // phase 3
       await writeRunFiles(outDir, settings, run, { maxTokens, models, resumed: options.resume });
     }
@@ -246,7 +301,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
     for (let step = run.startStep + 1; step <= steps; step++) {
       const started = performance.now();
-      const metrics = await trainStep(run, settings, step, maxTokens, options.rewardWeights);
+      checkStepMemory(memory, stepLimit, step);
+      const heldBefore = tf.memory().numBytes;
+      let metrics: StepMetrics;
+      try {
+        metrics = await trainStep(run, settings, step, maxTokens, options.rewardWeights);
+      } catch (error) {
+        if (!isAllocationFailure(error)) throw error;
+        backendFailed = true;
+        throw allocationError(error, `step ${step}`, memory, heldBefore);
+      }
       await settings.sampler?.syncWeights?.(run.policy, step);
       const { evalEvery, checkpointEvery } = run.schedule;
       const evaluation = evalEvery > 0 && (step % evalEvery === 0 || step === steps)
@@ -277,14 +341,94 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } catch (error) {
     // Nothing is returned: release the models made here (a policy passed in stays the caller's).
     // Optimizers and the reference are released on every exit.
-    if (options.policy === undefined) held.policy?.dispose();
-    held.valueModel?.dispose();
+    // After an allocation failure the backend may abort on every call: release nothing there.
+    if (!backendFailed) {
+      if (options.policy === undefined) held.policy?.dispose();
+      held.valueModel?.dispose();
+    }
     throw error;
   } finally {
-    held.optimizers.policy?.dispose();
-    held.optimizers.value?.dispose();
-    held.reference?.dispose();
+    if (!backendFailed) {
+      held.optimizers.policy?.dispose();
+      held.optimizers.value?.dispose();
+      held.reference?.dispose();
+    }
+    if (previousBudget !== undefined) setTransposedWeightBudget(previousBudget);
+    claimed?.release();
   }
+}
+
+/**
+ * The response budget of a run: `config.maxTokens` when it is positive, else the task's
+ * `maxResponseTokens`.
+ *
+ * @param config A checked config (`resolveConfig`).
+ * @param task The task.
+ * @returns The most tokens a sampled response may have (EOS included).
+ *
+ * @example
+ * ```ts
+ * import { responseBudget } from "./train.ts";
+ * import { resolveConfig } from "./step.ts";
+ * import { grpo } from "./grpo.ts";
+ * import { addition } from "../tasks/addition.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(responseBudget(resolveConfig(grpo, {}), addition), addition.maxResponseTokens);
+ * assertEquals(responseBudget(resolveConfig(grpo, { maxTokens: 3 }), addition), 3);
+ * ```
+ */
+export function responseBudget(config: RlConfig, task: Task): number {
+  return config.maxTokens > 0 ? config.maxTokens : task.maxResponseTokens;
+}
+
+/**
+ * Check that every prompt plus the response budget fits the policy's positions:
+ * `tokens(prompt) + maxTokens ≤ maxLength`, the prompts measured over the task's eval set and 256
+ * training prompts drawn with seed 0 (the run's random streams are not touched). `train` checks
+ * this before any sampling; the `train` command also before its warm start.
+ *
+ * @param task The task (its tokenizer encodes the prompts).
+ * @param maxLength The policy's positions (`policy.config.maxLength`).
+ * @param maxTokens The response budget (see {@linkcode responseBudget}).
+ * @returns The longest prompt measured, in tokens.
+ * @throws {RangeError} When a prompt does not fit; the message gives the numbers and the largest
+ *   `maxTokens` that fits.
+ *
+ * @example
+ * ```ts
+ * import { checkResponseBudget } from "./train.ts";
+ * import { addition } from "../tasks/addition.ts";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * assertEquals(checkResponseBudget(addition, 10, 4), 6); // "47+85=" has 6 tokens
+ * assertThrows(() => checkResponseBudget(addition, 10, 5), RangeError, "6 + 5 = 11 > 10");
+ * ```
+ */
+export function checkResponseBudget(task: Task, maxLength: number, maxTokens: number): number {
+  let longest = 0;
+  let which = "";
+  for (
+    const prompt of [...task.evalSet.map((e) => e.prompt), ...task.prompts(new Random(0), 256)]
+  ) {
+    const length = task.tokenizer.encode(prompt).length;
+    if (length > longest) [longest, which] = [length, prompt];
+  }
+  if (longest + maxTokens > maxLength) {
+    const shown = which.length > 60
+      ? `${JSON.stringify(which.slice(0, 60))}…`
+      : JSON.stringify(which);
+    throw new RangeError(
+      `Cannot train: the prompt ${shown} has ${longest} tokens and the response budget (maxTokens, --max-tokens) is ${maxTokens}, more than the policy's ${maxLength} positions (${longest} + ${maxTokens} = ${
+        longest + maxTokens
+      } > ${maxLength}); ${
+        maxLength - longest >= 1
+          ? `give maxTokens at most ${maxLength - longest}`
+          : "no response fits: use shorter prompts or a model with more positions"
+      }`,
+    );
+  }
+  return longest;
 }
 
 // ---- Phase 1: check the options.
@@ -300,13 +444,15 @@ interface Schedule {
 interface RunSettings {
   algorithm: Algorithm;
   task: Task;
-  steps: number;
+  /** The total steps as given (a resumed run without them takes the run's own). */
+  steps: number | undefined;
   schedule: Schedule;
   outDir: string | undefined;
   rewardFns: Record<string, RewardFn>;
   measureAfterUpdate: boolean;
   sampler: Sampler | undefined;
   importanceSamplingCap: number | undefined;
+  rewardWeights: Record<string, number> | undefined;
 }
 
 /** Look up the algorithm and task and check the numbers and `outDir` of `train`'s options. */
@@ -319,15 +465,25 @@ function checkTrainOptions(options: TrainOptions): RunSettings {
     ? algorithmByName(options.algorithm)
     : options.algorithm;
   const task = typeof options.task === "string" ? taskByName(options.task) : options.task;
-  const steps = checkInteger(context, "steps", options.steps, 1);
+  const steps = options.steps === undefined && options.resume === true
+    ? undefined
+    : checkInteger(context, "steps", options.steps, 1);
   const evalEvery = checkInteger(context, "evalEvery", options.evalEvery ?? 0, 0);
   const checkpointEvery = checkInteger(context, "checkpointEvery", options.checkpointEvery ?? 0, 0);
   const evalLimit = options.evalLimit === undefined
     ? undefined
     : checkInteger(context, "evalLimit", options.evalLimit, 1);
-  const outDir = options.outDir;
+  const given = options.outDir;
+  const outDir = typeof given === "object" && given !== null ? given.path : given;
   if (outDir !== undefined && (typeof outDir !== "string" || outDir === "")) {
-    throw new TypeError(`${context}: outDir must be a non-empty string, got ${describe(outDir)}`);
+    throw new TypeError(
+      `${context}: outDir must be a non-empty string or a RunFolder, got ${describe(given)}`,
+    );
+  }
+  if (options.resume === true && options.overwrite === true) {
+    throw new RangeError(
+      `${context}: resume continues the run in outDir and overwrite moves it aside; give one of them`,
+    );
   }
   const rewardFns = options.rewardFns ??
     { [task.name]: (p: string, c: string) => task.reward(p, c) };
@@ -340,6 +496,7 @@ function checkTrainOptions(options: TrainOptions): RunSettings {
     rewardFns,
     measureAfterUpdate: options.measureAfterUpdate === true,
     sampler: options.sampler,
+    rewardWeights: options.rewardWeights,
     importanceSamplingCap: options.importanceSamplingCap === undefined
       ? undefined
       : checkNumber(context, "importanceSamplingCap", options.importanceSamplingCap, {
@@ -370,10 +527,14 @@ interface Run {
   optimizers: { policy: tf.Optimizer; value: tf.Optimizer | undefined };
   config: RlConfig;
   seed: number;
+  /** The total steps of the run. */
+  steps: number;
   /** The step of the restored checkpoint; 0 for a fresh start. */
   startStep: number;
   streams: { prompts: Random; step: Random };
   schedule: Schedule;
+  /** The memory plan (made before the reference copy on a fresh start). */
+  memory?: MemoryPlan;
 }
 
 /** A fresh start: the caller's policy, a frozen copy as reference, a critic from its trunk. */
@@ -390,7 +551,13 @@ function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run
   }
   const root = new Random(seed);
   const streams = { prompts: root.split(), step: root.split() };
-  if (config.beta > 0) held.reference = freezePolicy(policy);
+  const memory = planRunMemory(options, settings, policy, config);
+  if (config.beta > 0) {
+    // Under LoRA the reference is the base with the adapter off (no copy); else a frozen copy.
+    held.reference = loraAdapterOf(policy) !== undefined
+      ? adapterOffReference(policy)
+      : freezePolicy(policy);
+  }
   if (settings.algorithm.usesValueModel) {
     if (policy.architecture !== undefined) {
       // A pretrained trunk (copied) with a fresh scalar head.
@@ -413,9 +580,11 @@ function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run
     optimizers: { policy: policyOptimizer, value: held.optimizers.value },
     config,
     seed,
+    steps: settings.steps!,
     startStep: 0,
     streams,
     schedule: settings.schedule,
+    memory,
   };
 }
 
@@ -429,33 +598,23 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
     throw new TypeError(`Cannot resume training: outDir is required to find the checkpoint`);
   }
   const dir = `${outDir}/${CHECKPOINT}`;
-  if (await exists(`${dir}/generation_config.json`)) {
-    throw new Error(
-      `Cannot resume training: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
-    );
-  }
-  if (await exists(`${dir}/adapter_config.json`)) {
-    throw new Error(
-      `Cannot resume training: ${dir} is a LoRA adapter in PEFT's layout, which holds no optimizer or sampler state (loadAdapter puts it back onto its base model)`,
-    );
-  }
-  if (!(await exists(`${dir}/config.json`))) {
-    throw new Error(`Cannot resume training: no checkpoint in ${dir}`);
-  }
-  const loaded = await loadCheckpoint(dir);
-  const saved = loaded.state as SavedState;
-  if (saved.algorithm !== algorithm.name) {
-    loaded.policy.dispose();
-    loaded.valueModel?.dispose();
-    Object.values(loaded.optimizers ?? {}).forEach((o) => o.dispose());
-    tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
-    throw new RangeError(
-      `Cannot resume training: the checkpoint in ${dir} was trained with ${saved.algorithm}, not ${algorithm.name}`,
-    );
-  }
-  tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
+  // Every setting that changes the run is checked before the weights are read.
+  const saved = await readRunState(outDir);
+  const steps = checkResumeSettings(saved, options, settings, outDir);
   const config = resolveConfig(algorithm, saved.config);
   checkSameOverrides(config, options.config, dir);
+  const loaded = await loadCheckpoint(dir);
+  tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
+  if (options.policy !== undefined) {
+    try {
+      checkSamePolicyConfig(options.policy, loaded.policy, dir);
+    } catch (error) {
+      loaded.policy.dispose();
+      loaded.valueModel?.dispose();
+      Object.values(loaded.optimizers ?? {}).forEach((o) => o.dispose());
+      throw error;
+    }
+  }
   // The schedule of the run continues unless the caller gives another one.
   const given = settings.schedule;
   const schedule: Schedule = {
@@ -498,6 +657,7 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
     optimizers: { policy: policyOptimizer, value: held.optimizers.value },
     config,
     seed: saved.seed,
+    steps,
     startStep: saved.step,
     streams,
     schedule,
@@ -549,7 +709,7 @@ async function writeRunFiles(
         algorithm: settings.algorithm.name,
         task: settings.task.name,
         seed: run.seed,
-        steps: settings.steps,
+        steps: run.steps,
         config: run.config,
         maxTokens,
         policy: run.policy.config,
@@ -557,6 +717,7 @@ async function writeRunFiles(
         rewardFunctions: Object.keys(settings.rewardFns),
         backend: tf.getBackend(),
         resumedFrom: resumed === true ? run.startStep : undefined,
+        memory: run.memory === undefined ? undefined : memoryRecord(run.memory),
       },
       null,
       2,
@@ -593,8 +754,20 @@ function trainStep(
     rewardWeights,
     maxTokens,
   };
+  // A micro-batch the memory plan chose (config 0) runs without changing the saved config.
+  const chosen = run.memory?.microBatchSize;
+  const config = run.config.microBatchSize === 0 && chosen !== undefined &&
+      chosen <
+        Math.max(
+          ...minibatchSizes(
+            run.config.promptsPerStep * run.config.groupSize,
+            run.config.minibatches,
+          ),
+        )
+    ? { ...run.config, microBatchSize: chosen }
+    : run.config;
   return settings.algorithm.step({
-    config: run.config,
+    config,
     policy: run.policy,
     reference: run.reference,
     valueModel: run.valueModel,
@@ -687,27 +860,212 @@ async function saveRunCheckpoint(
       evalEvery: run.schedule.evalEvery,
       evalLimit: run.schedule.evalLimit ?? null,
       checkpointEvery: run.schedule.checkpointEvery,
+      steps: run.steps,
+      rewardFunctions: Object.keys(settings.rewardFns),
+      rewardWeights: rewardWeightsOf(settings.rewardFns, settings.rewardWeights),
+      importanceSamplingCap: settings.importanceSamplingCap ?? null,
       adam: {
         policy: policyAdam,
         ...(valueAdam === undefined ? {} : { value: valueAdam }),
       },
-    } satisfies SavedState,
+    } satisfies RunState,
     tokenizer: settings.task.tokenizer,
   });
 }
 
-/** What `train` keeps in `trainer_state.json`. */
-interface SavedState {
+/** What `train` keeps in a checkpoint's `trainer_state.json` (see {@linkcode readRunState}). */
+export interface RunState {
+  /** The step the checkpoint was saved at. */
   step: number;
+  /** The algorithm's name. */
   algorithm: string;
+  /** The task's name. */
   task: string;
+  /** The seed of the run. */
   seed: number;
+  /** The checked config of the run. */
   config: RlConfig;
+  /** The total steps the run was planned for when the checkpoint was saved. */
+  steps?: number;
+  /** The evaluation schedule. */
   evalEvery?: number;
+  /** At most this many eval examples (`null`: all). */
   evalLimit?: number | null;
+  /** The checkpoint schedule. */
   checkpointEvery?: number;
+  /** The names of the reward functions. */
+  rewardFunctions?: string[];
+  /** The weight of each reward function. */
+  rewardWeights?: Record<string, number>;
+  /** The importance-sampling cap (`null`: none). */
+  importanceSamplingCap?: number | null;
+  /** Adam's bias-correction powers. */
   adam?: { policy?: [number, number]; value?: [number, number] };
   [key: string]: unknown;
+}
+
+/**
+ * Read the state of the run in `outDir` from its checkpoint's `trainer_state.json`, without
+ * loading any weights: the step it reached, its algorithm, task, seed, config and planned steps
+ * (from `run.json` for checkpoints older than that field).
+ *
+ * @param outDir A run folder written by `train`.
+ * @returns The saved state.
+ * @throws {Error} When the folder has no checkpoint, or one that cannot be resumed (a pretrained
+ *   model in the Hugging Face layout, a LoRA adapter in PEFT's), or an unreadable one.
+ *
+ * @example
+ * ```ts
+ * import { readRunState } from "./train.ts";
+ * import { assertRejects } from "@std/assert";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(() => readRunState(dir), Error, `no checkpoint in ${dir}/checkpoint`);
+ * ```
+ */
+export async function readRunState(outDir: string): Promise<RunState> {
+  const context = "Cannot resume training";
+  const dir = `${outDir}/${CHECKPOINT}`;
+  if (await exists(`${dir}/generation_config.json`)) {
+    throw new Error(
+      `${context}: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
+    );
+  }
+  if (await exists(`${dir}/adapter_config.json`)) {
+    throw new Error(
+      `${context}: ${dir} is a LoRA adapter in PEFT's layout, which holds no optimizer or sampler state (loadAdapter puts it back onto its base model)`,
+    );
+  }
+  if (!(await exists(`${dir}/config.json`))) {
+    throw new Error(`${context}: no checkpoint in ${dir}`);
+  }
+  let state: RunState;
+  try {
+    state = (JSON.parse(await Deno.readTextFile(`${dir}/trainer_state.json`)) as {
+      state: RunState;
+    }).state;
+  } catch (error) {
+    throw new Error(
+      `${context}: cannot read ${dir}/trainer_state.json (${
+        error instanceof Error ? error.message : String(error)
+      })`,
+    );
+  }
+  if (state?.steps === undefined) {
+    try {
+      const run = JSON.parse(await Deno.readTextFile(`${outDir}/${RUN}`)) as { steps?: number };
+      if (typeof run.steps === "number") return { ...state, steps: run.steps };
+    } catch {
+      // No run.json: the steps stay unknown.
+    }
+  }
+  return state;
+}
+
+/** Each reward function's weight (1 unless given). */
+function rewardWeightsOf(
+  rewardFns: Record<string, RewardFn>,
+  weights: Record<string, number> | undefined,
+): Record<string, number> {
+  return Object.fromEntries(Object.keys(rewardFns).map((name) => [name, weights?.[name] ?? 1]));
+}
+
+/**
+ * On resume, whatever changes the run must agree with the checkpoint: algorithm, task, seed,
+ * reward functions and weights, importance-sampling cap; the steps must go past the checkpoint.
+ * Returns the total steps.
+ */
+function checkResumeSettings(
+  saved: RunState,
+  options: TrainOptions,
+  settings: RunSettings,
+  outDir: string,
+): number {
+  const context = "Cannot resume training";
+  const dir = `${outDir}/${CHECKPOINT}`;
+  const show = (v: unknown) =>
+    typeof v === "object" && v !== null ? JSON.stringify(v) : describe(v);
+  const differs = (what: string, given: unknown, theirs: unknown, fix: string) =>
+    new RangeError(
+      `${context}: ${what} is ${show(given)} but the run in ${outDir} has ${show(theirs)}; ${fix}`,
+    );
+  const fresh = "or start a new run in another folder";
+  if (saved.algorithm !== settings.algorithm.name) {
+    throw new RangeError(
+      `${context}: the checkpoint in ${dir} was trained with ${saved.algorithm}, not ${settings.algorithm.name}`,
+    );
+  }
+  if (saved.task !== undefined && saved.task !== settings.task.name) {
+    throw differs("the task", settings.task.name, saved.task, `give its task, ${fresh}`);
+  }
+  if (options.seed !== undefined && options.seed !== saved.seed) {
+    throw differs(
+      "seed",
+      options.seed,
+      saved.seed,
+      `leave seed (--seed) out to continue with the run's, ${fresh}`,
+    );
+  }
+  if (saved.rewardFunctions !== undefined) {
+    const names = Object.keys(settings.rewardFns);
+    if (names.join() !== saved.rewardFunctions.join()) {
+      throw differs(
+        "the reward functions",
+        names,
+        saved.rewardFunctions,
+        `give the same ones, ${fresh}`,
+      );
+    }
+  }
+  if (saved.rewardWeights !== undefined) {
+    const weights = rewardWeightsOf(settings.rewardFns, settings.rewardWeights);
+    if (JSON.stringify(weights) !== JSON.stringify(saved.rewardWeights)) {
+      throw differs("rewardWeights", weights, saved.rewardWeights, `give the same ones, ${fresh}`);
+    }
+  }
+  if (
+    saved.importanceSamplingCap !== undefined &&
+    (settings.importanceSamplingCap ?? null) !== saved.importanceSamplingCap
+  ) {
+    throw differs(
+      "importanceSamplingCap",
+      settings.importanceSamplingCap ?? null,
+      saved.importanceSamplingCap,
+      `give the same one, ${fresh}`,
+    );
+  }
+  const steps = settings.steps ?? saved.steps;
+  if (steps === undefined) {
+    throw new RangeError(
+      `${context}: the run in ${outDir} does not say its total steps; give steps`,
+    );
+  }
+  if (steps <= saved.step) {
+    throw new RangeError(
+      steps === saved.step
+        ? `${context}: the run in ${outDir} is complete at step ${saved.step} of ${steps}; give more steps (--steps N > ${saved.step}) to extend it`
+        : `${context}: steps is ${steps} but the checkpoint in ${dir} is at step ${saved.step}; a resumed run can be extended (steps > ${saved.step}), never shortened below its checkpoint`,
+    );
+  }
+  return steps;
+}
+
+/** On resume, a policy given must have the checkpoint's config (its init seed aside). */
+function checkSamePolicyConfig(policy: Policy, saved: Policy, dir: string): void {
+  const given = policy.config as unknown as Record<string, unknown>;
+  const theirs = saved.config as unknown as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(given), ...Object.keys(theirs)])) {
+    if (key === "seed") continue;
+    if (JSON.stringify(given[key]) !== JSON.stringify(theirs[key])) {
+      throw new RangeError(
+        `Cannot resume training: the policy's ${key} is ${
+          describe(given[key])
+        } but the checkpoint's in ${dir} is ${
+          describe(theirs[key])
+        }; pass no policy (the checkpoint's is used) or one of the same shape`,
+      );
+    }
+  }
 }
 
 /** Adam as every recipe uses it (β₁ 0.9, β₂ 0.999, ε 1e-8: Kingma & Ba, PyTorch defaults). */
@@ -809,4 +1167,38 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
     }
   });
   await Deno.writeTextFile(path, kept.map((l) => l + "\n").join(""));
+}
+
+// ---- The memory plan of the run (lib/algorithms/run_memory.ts).
+
+/** Plan the run's memory before its reference copy, warm start or sampling; refuse it if it does not fit. */
+function planRunMemory(
+  options: TrainOptions,
+  settings: RunSettings,
+  policy: Policy,
+  config: RlConfig,
+): MemoryPlan {
+  const maxTokens = responseBudget(config, settings.task);
+  const promptTokens = checkResponseBudget(settings.task, policy.config.maxLength, maxTokens);
+  const lora = loraAdapterOf(policy) !== undefined;
+  return planRun(policy, config, {
+    algorithm: settings.algorithm,
+    promptTokens,
+    responseTokens: maxTokens,
+    referenceCopy: config.beta > 0 && !lora,
+    fullBatchForward: config.beta > 0 || settings.algorithm.usesValueModel ||
+      settings.sampler?.remote === true || settings.measureAfterUpdate,
+    ...(options.memoryLimitBytes === undefined ? {} : { limitBytes: options.memoryLimitBytes }),
+  });
+}
+
+/** What `run.json` records of the plan: the micro-batch run, the peak, the limit, the items. */
+function memoryRecord(plan: MemoryPlan): Record<string, unknown> {
+  return {
+    microBatchSize: plan.microBatchSize,
+    peakBytes: Math.round(plan.peakBytes),
+    peakPhase: plan.peakPhase,
+    limitBytes: Number.isFinite(plan.limit.bytes) ? Math.round(plan.limit.bytes) : null,
+    items: Object.fromEntries(Object.entries(plan.items).map(([k, v]) => [k, Math.round(v)])),
+  };
 }

@@ -96,6 +96,8 @@ export const defaultTrepoConfig: Readonly<TrepoConfig> = Object.freeze({
   aggregation: "sequence-sum",
   /** 0: the task's `maxResponseTokens`. */
   maxTokens: 0,
+  /** 0: each minibatch in one forward/backward pass (no gradient accumulation). */
+  microBatchSize: 0,
   /** m = 4 random interior positions (ours; the paper says "randomly chosen" without a number). */
   positions: 4,
   /** K = 4 continuations per position (ours; VinePPO uses K = 9 on GSM8K). */

@@ -4,7 +4,8 @@
  * the same run (compare ratios, not absolute numbers: the machine is shared).
  *
  * Run: `deno run -A lib/cli/bench.ts [--quick] [--backend wasm|cpu] [--out results/bench.json]`.
- * Writes `results/bench.json` and prints a table.
+ * Writes `results/bench.json` (`--quick`: the git-ignored `results/quick/bench.json`) and prints a
+ * table.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
 import { type BackendName, BACKENDS, initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
+import { defaultResultsPath } from "./results_path.ts";
 import { Random } from "../random.ts";
 import { createPolicy, type Policy, type PolicyConfig } from "../policy/transformer.ts";
 import { sample } from "../sample/sample.ts";
@@ -345,12 +347,16 @@ async function main(): Promise<void> {
         default: "$TREPO_BACKEND, else wasm",
         help: `one of ${BACKENDS.join(", ")}`,
       },
-      out: { value: true, default: "results/bench.json", help: "where the JSON goes" },
+      out: {
+        value: true,
+        default: "results/bench.json (quick results/quick/bench.json)",
+        help: "where the JSON goes",
+      },
     },
     "Usage: deno task bench [options]\n\nSampling and training-step speed of the reference model.",
   );
   if (flags !== undefined) {
-    const out = flags.out ?? "results/bench.json";
+    const out = flags.out ?? defaultResultsPath("results/bench.json", flags.quick === "true");
     const result = await runBench({
       quick: flags.quick === "true",
       ...(flags.backend === undefined ? {} : { backend: flags.backend as BackendName }),

@@ -19,6 +19,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
+import { defaultResultsPath } from "./results_path.ts";
 import { modelFamily } from "../models/pretrained.ts";
 import { loadPretrained } from "../hub/load_pretrained.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
@@ -392,7 +393,7 @@ async function main(): Promise<void> {
     await Deno.writeTextFile(flags.worker, JSON.stringify(result));
     return;
   }
-  const out = flags.out ?? "results/bench_lm.json";
+  const out = flags.out ?? defaultResultsPath("results/bench_lm.json", flags.quick !== undefined);
   const variants = (flags.blas ?? "off,openblas").split(",").filter((x) => x !== "");
   const loadBefore = Deno.loadavg();
   const results: LmBenchResult[] = [];

@@ -6,7 +6,8 @@
  * reward is a sum of independent hidden per-token rewards (`vigenereCipher`: one point per right
  * letter), compared at equal updates and at equal generated tokens. Writes `summary.json`, `summary.md`, `report.html`
  * and `curves.png` (needs Chromium; skipped with a warning without it) to `results/compare/`
- * (or `--out DIR`); the warm starts and the per-run records go to `DIR/tmp/` (git-ignored).
+ * (`--quick`: the git-ignored `results/quick/compare/`; or `--out DIR`); the warm starts and the
+ * per-run records go to `DIR/tmp/` (git-ignored), where `--resume` finds the finished runs.
  *
  * How the comparison is made fair, and what it measures (also written into `summary.md`):
  *
@@ -59,7 +60,7 @@ import {
   type CompareSection,
   compareSection,
 } from "../experiments/compare_summary.ts";
-import { runComparison } from "../experiments/compare_run.ts";
+import { loadFinishedRun, runComparison, saveFinishedRun } from "../experiments/compare_run.ts";
 import {
   accuracyPanels,
   compareFigure,
@@ -74,6 +75,7 @@ import {
 } from "../experiments/budget_comparison.ts";
 import { type StartSignal, startSignal } from "../experiments/start_signal.ts";
 import { runCommand } from "./flags.ts";
+import { defaultResultsPath } from "./results_path.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
 import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";
 import { table, type TableRow } from "../report/table.ts";
@@ -84,6 +86,8 @@ const DEFAULT_ALGORITHMS = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"
 /** The parsed command line. */
 interface CompareArgs {
   quick: boolean;
+  /** Keep the finished runs (and warm starts) of an earlier compare into the same `--out`. */
+  resume: boolean;
   help: boolean;
   seeds: number;
   steps: number;
@@ -165,6 +169,11 @@ const DEFAULTS = {
 
 const FLAGS: readonly [string, string, string][] = [
   ["--quick", "off", "1 seed, 6 updates, small warm starts (about a minute)"],
+  [
+    "--resume",
+    "off",
+    "keep the warm starts and (algorithm, seed, variant) runs finished by an earlier compare with the same settings into the same --out (DIR/tmp/); run the rest",
+  ],
   ["--seeds N", "3 (quick 1)", "seeds 0..N−1: warm start, prompts and sampling"],
   ["--steps N", "80 (quick 6)", "policy updates per run"],
   ["--algorithms LIST", DEFAULT_ALGORITHMS.join(","), `comma-separated, of ${ALGORITHM_NAMES}`],
@@ -210,7 +219,7 @@ const FLAGS: readonly [string, string, string][] = [
   ["--credit-task-seed N", "1", "credit variant: seed of the hidden key and the eval prompts"],
   ["--task NAME", "addition", `one of ${TASK_NAMES.join(", ")}`],
   ["--backend NAME", "wasm", `one of ${BACKENDS.join(", ")}`],
-  ["--out DIR", "results/compare", "where the results go"],
+  ["--out DIR", "results/compare (quick results/quick/compare)", "where the results go"],
   ["--help", "", "this text"],
 ];
 
@@ -274,7 +283,7 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
     if (!arg.startsWith("--")) throw new RangeError(`${context}: unexpected argument "${arg}"`);
     const eq = arg.indexOf("=");
     const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
-    if (["quick", "no-main", "no-hard", "no-credit", "help"].includes(flag)) {
+    if (["quick", "resume", "no-main", "no-hard", "no-credit", "help"].includes(flag)) {
       switches.add(flag);
       continue;
     }
@@ -314,6 +323,12 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
   if (algorithms.length === 0) {
     throw new RangeError(`${context}: --algorithms must name at least one algorithm`);
   }
+  const twice = algorithms.find((name, i) => algorithms.indexOf(name) !== i);
+  if (twice !== undefined) {
+    throw new RangeError(
+      `${context}: --algorithms names ${twice} twice; name each algorithm once`,
+    );
+  }
   if (raw["credit-learning-rate"] !== undefined && raw["credit-learning-rate"] !== "default") {
     const lr = number("credit-learning-rate", 0);
     if (lr <= 0) {
@@ -332,10 +347,11 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
   }
   const args: CompareArgs = {
     quick,
+    resume: switches.has("resume"),
     help: switches.has("help"),
     seeds: integer("seeds", d.seeds, 1),
     steps: integer("steps", d.steps, 1),
-    out: raw.out ?? "results/compare",
+    out: raw.out ?? defaultResultsPath("results/compare", quick),
     task: taskByName(raw.task ?? "addition").name,
     algorithms,
     promptsPerStep: integer("prompts-per-step", d.promptsPerStep, 1),
@@ -444,10 +460,8 @@ async function worker(jobPath: string): Promise<void> {
     ...(job.sampledEval === undefined ? {} : { sampledEval: job.sampledEval }),
   });
   loaded.policy.dispose();
-  await Deno.writeTextFile(
-    job.result,
-    JSON.stringify({ run, seconds: (performance.now() - started) / 1000 }) + "\n",
-  );
+  // Saved with its job, atomically: `--resume` keeps it only when the job is the same.
+  await saveFinishedRun(job.result, job, { run, seconds: (performance.now() - started) / 1000 });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -580,7 +594,16 @@ async function supervisedFineTuneToReward(
   return { finalLoss, seconds: (performance.now() - started) / 1000, steps, heldOutReward };
 }
 
-async function spawnRun(job: Job, jobPath: string): Promise<{ run: CompareRun; seconds: number }> {
+/** A run's result as its worker saves it. */
+interface RunResult {
+  run: CompareRun;
+  seconds: number;
+}
+
+/** The worker process running now, so that SIGINT can stop it too. */
+let running: Deno.ChildProcess | undefined;
+
+async function spawnRun(job: Job, jobPath: string): Promise<RunResult> {
   await Deno.writeTextFile(jobPath, JSON.stringify(job, null, 2) + "\n");
   await Deno.remove(job.result).catch(() => {});
   const command = new Deno.Command(Deno.execPath(), {
@@ -588,13 +611,59 @@ async function spawnRun(job: Job, jobPath: string): Promise<{ run: CompareRun; s
     stdout: "inherit",
     stderr: "inherit",
   });
-  const { code } = await command.output();
-  if (code !== 0) {
+  running = command.spawn();
+  const { code } = await running.status;
+  running = undefined;
+  const result = code === 0 ? await loadFinishedRun<RunResult>(job.result, job) : undefined;
+  if (result === undefined) {
     throw new Error(
-      `Cannot run the comparison: the run of ${job.algorithm} (seed ${job.seed}) exited with code ${code}; its job is ${jobPath}`,
+      `Cannot run the comparison: the run of ${job.algorithm} (seed ${job.seed}) exited with code ${code}${
+        code === 0 ? " without its result" : ""
+      }; its job is ${jobPath}`,
     );
   }
-  return JSON.parse(await Deno.readTextFile(job.result));
+  return result;
+}
+
+/**
+ * A variant's warm start for one seed: with `--resume`, the one saved by an earlier compare with
+ * the same settings (its checkpoint still there); otherwise made now and saved with its settings.
+ */
+async function keptOrNewWarmStart(
+  args: CompareArgs,
+  variant: Variant,
+  seed: number,
+  dir: string,
+): Promise<{ start: WarmStart; kept: boolean }> {
+  const settings = {
+    task: variant.task.name,
+    cipher: variant.cipher ?? null,
+    sftSteps: variant.sftSteps,
+    sftBatchSize: variant.sftBatchSize,
+    sftLearningRate: args.sftLearningRate,
+    sftTarget: variant.sftTarget,
+    sftTargetIsReward: variant.sftTargetIsReward ?? false,
+    seed,
+  };
+  const path = `${dir}/${variant.name}-s${seed}.json`;
+  if (args.resume) {
+    const kept = await loadFinishedRun<WarmStart>(path, settings);
+    if (kept !== undefined && await exists(`${kept.checkpoint}/config.json`)) {
+      return { start: kept, kept: true };
+    }
+  }
+  const start = await warmStart(args, variant, seed, dir);
+  await saveFinishedRun(path, settings, start);
+  return { start, kept: false };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function fixed(x: number | null | undefined, digits: number): string {
@@ -832,15 +901,46 @@ async function main(): Promise<void> {
   const warm: Partial<Record<Variant["name"], WarmStart[]>> = {};
   const allRuns: Partial<Record<Variant["name"], CompareRun[]>> = {};
   let done = 0;
+  // Ctrl-C: stop the run in progress; the finished ones stay for --resume.
+  const interrupted = () => {
+    try {
+      running?.kill("SIGINT");
+    } catch {
+      // It has exited already.
+    }
+    // Results are saved whole (renamed into place), so every result file is a finished run.
+    let finished = 0;
+    for (const variant of variants) {
+      try {
+        for (const entry of Deno.readDirSync(`${tmp}/runs/${variant.name}`)) {
+          if (entry.name.endsWith(".result.json")) finished++;
+        }
+      } catch {
+        // Not started yet.
+      }
+    }
+    console.error(
+      `\nInterrupted: ${finished} finished run(s) are kept in ${tmp}/runs; run the same command with --resume to skip them`,
+    );
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", interrupted);
   for (const variant of variants) {
     const runs: CompareRun[] = [];
     warm[variant.name] = [];
     await Deno.mkdir(`${tmp}/runs/${variant.name}`, { recursive: true });
     for (const seed of variant.seeds) {
-      const start = await warmStart(args, variant, seed, `${tmp}/sft`);
+      const { start, kept: keptStart } = await keptOrNewWarmStart(
+        args,
+        variant,
+        seed,
+        `${tmp}/sft`,
+      );
       warm[variant.name]!.push(start);
       console.log(
-        `[${variant.name} s${seed}] warm start: ${start.steps} SFT steps of ${variant.sftBatchSize}, loss ${
+        `[${variant.name} s${seed}] warm start${
+          keptStart ? " (kept, --resume)" : ""
+        }: ${start.steps} SFT steps of ${variant.sftBatchSize}, loss ${
           fixed(start.finalLoss, 3)
         }, held-out training ${
           start.heldOutReward === undefined
@@ -850,7 +950,7 @@ async function main(): Promise<void> {
       );
       for (const algorithm of args.algorithms) {
         const base = `${tmp}/runs/${variant.name}/${algorithm}-s${seed}`;
-        const { run, seconds } = await spawnRun({
+        const job: Job = {
           algorithm,
           task: variant.task.name,
           ...(variant.cipher === undefined ? {} : { cipher: variant.cipher }),
@@ -863,7 +963,15 @@ async function main(): Promise<void> {
           evalLimit: variant.evalLimit,
           backend: args.backend,
           result: `${base}.result.json`,
-        }, `${base}.job.json`);
+        };
+        // A kept run needs its kept warm start: a new warm start invalidates the seed's runs.
+        const kept = args.resume && keptStart
+          ? await loadFinishedRun<RunResult>(job.result, job)
+          : undefined;
+        const { run, seconds } = kept ?? await spawnRun(job, `${base}.job.json`);
+        if (kept !== undefined) {
+          console.log(`[${variant.name} s${seed}] ${algorithm}: kept (--resume)`);
+        }
         runs.push(run);
         done++;
         const values = run.records.map((r) => r[variant.metric]).filter((a) => a !== undefined);
@@ -1147,6 +1255,7 @@ async function main(): Promise<void> {
     console.log(`\n${greedyEqualUpdates!.verdict}\n\n${greedyEqualTokens!.verdict}`);
   }
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);
+  Deno.removeSignalListener("SIGINT", interrupted);
 }
 
 if (import.meta.main) await runCommand(main);

@@ -5,7 +5,8 @@
  * computes the exact gradient of `J = E[RM(W)]` and tests 12 policy-gradient estimators of the
  * paper, then the 10 recipes as shipped (`asShippedEstimators`), for bias with many independent
  * sampled estimates, for a tabular softmax policy and for the transformer policy. Writes `summary.json`, `summary.md`, `report.html` and `theorem.png` (the main figure;
- * needs Chromium, skipped with a warning without it) to `results/theorem/` (or `--out DIR`).
+ * needs Chromium, skipped with a warning without it) to `results/theorem/` (`--quick`: the
+ * git-ignored `results/quick/theorem/`; or `--out DIR`).
  *
  * Options: `--quick` (2000 instead of 20000 estimates per paper estimator, 1000 instead of 5000
  * per recipe as shipped; well under a minute), `--estimates N`, `--shipped-estimates N`,
@@ -15,6 +16,7 @@
  */
 import { BACKENDS, initBackend } from "../backend.ts";
 import { parseFlags, runCommand } from "./flags.ts";
+import { defaultResultsPath } from "./results_path.ts";
 import type { BackendName } from "../backend.ts";
 import { figureToImage } from "../report/figure_to_image.ts";
 import { writeHtmlReport } from "../report/html_report.ts";
@@ -60,7 +62,11 @@ function parseArgs(argv: readonly string[]): Args | undefined {
     },
     seed: { value: true, default: "2025", help: "seed of the sampled estimates" },
     backend: { value: true, default: "wasm", help: `one of ${BACKENDS.join(", ")}` },
-    out: { value: true, default: "results/theorem", help: "where the results go" },
+    out: {
+      value: true,
+      default: "results/theorem (quick results/quick/theorem)",
+      help: "where the results go",
+    },
     "no-transformer": { value: false, default: "off", help: "only the tabular policy" },
   }, "Usage: deno task theorem [options]\n\nThe paper's theorems checked against exact gradients.");
   if (flags === undefined) return undefined;
@@ -75,7 +81,7 @@ function parseArgs(argv: readonly string[]): Args | undefined {
   };
   return {
     quick: flags.quick === "true",
-    out: flags.out ?? "results/theorem",
+    out: flags.out ?? defaultResultsPath("results/theorem", flags.quick === "true"),
     seed: integer("seed", 2025),
     ...(flags.estimates === undefined ? {} : { estimates: integer("estimates", 1) }),
     ...(flags["shipped-estimates"] === undefined

@@ -13,8 +13,23 @@ import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { defaultPolicyConfig } from "../tasks/default_policy_config.ts";
 import { TASK_NAMES, taskByName } from "../tasks/task_by_name.ts";
 import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
-import { ALGORITHM_NAMES, algorithmByName, type StepRecord, train } from "../algorithms/train.ts";
-import { type FieldSpec, resolveConfig } from "../algorithms/step.ts";
+import {
+  ALGORITHM_NAMES,
+  algorithmByName,
+  checkResponseBudget,
+  readRunState,
+  responseBudget,
+  type RunState,
+  type StepRecord,
+  train,
+} from "../algorithms/train.ts";
+import { claimRunFolder, type RunFolder } from "../algorithms/run_folder.ts";
+import {
+  type Algorithm,
+  type FieldSpec,
+  resolveConfig,
+  type RlConfig,
+} from "../algorithms/step.ts";
 // ---- Hub (lib/hub, helper "hub"): --from-hub pulls a checkpoint, --push-to-hub uploads the result.
 import { type HubFileRef, parseHubFileRef, parseHubRef } from "../hub/hub_ref.ts";
 import { pullCheckpoint } from "../hub/pull_checkpoint.ts";
@@ -27,6 +42,13 @@ import { formatReward } from "../score/math_reward.ts";
 import type { Example, Task } from "../tasks/task.ts";
 import { remoteSampler } from "../sample/remote_sampler.ts";
 import { adaptableProjections, loraPolicy } from "../models/lora.ts";
+// ---- Memory plan: refuse a run that cannot fit before its weights are loaded or made.
+import { checkLoraRank, matchTargetModules } from "../models/lora.ts";
+import { modelFamily } from "../models/pretrained.ts";
+import { hfModelShape } from "../models/model_shape.ts";
+import { loraParameters, type ModelShape } from "../policy/memory_plan.ts";
+import { type PolicyConfig, policyWeightSpecs } from "../policy/transformer.ts";
+import { planShape } from "../algorithms/run_memory.ts";
 import { loadAdapter } from "../models/peft_adapter.ts";
 
 /** The command's options (besides the algorithm's config keys). */
@@ -39,9 +61,11 @@ interface Options {
   seed: number;
   out: string | undefined;
   resume: boolean;
+  overwrite: boolean;
   measureAfterUpdate: boolean;
   samplerUrl: string | undefined;
   samplerModel: string | undefined;
+  samplerTimeout: number;
   importanceSamplingCap: number | undefined;
   loraRank: number | undefined;
   adapter: string | undefined;
@@ -65,6 +89,8 @@ interface Options {
   quiet: boolean;
   help: boolean;
   config: Record<string, unknown>;
+  /** The flags given on the command line (without the dashes), so that defaults can be told apart. */
+  given: ReadonlySet<string>;
 }
 
 const FLAGS: readonly [string, string, string][] = [
@@ -87,7 +113,16 @@ const FLAGS: readonly [string, string, string][] = [
     "results/<algorithm>-<task>-s<seed>",
     "where run.json, metrics.jsonl, checkpoint/ go",
   ],
-  ["--resume", "off", "continue from DIR/checkpoint (bit-identical)"],
+  [
+    "--resume",
+    "off",
+    "continue the run in --out from its checkpoint (bit-identical); its algorithm, task, seed and steps unless given (they must agree; --steps may only extend it)",
+  ],
+  [
+    "--overwrite",
+    "off",
+    "start afresh in an --out that holds a run: the earlier run is moved to DIR.old-<time> (nothing is deleted)",
+  ],
   [
     "--measure-after-update",
     "off",
@@ -99,6 +134,11 @@ const FLAGS: readonly [string, string, string][] = [
     "sample responses and TRePO continuations on an OpenAI-compatible server (vLLM, SGLang) serving --model; API key from $TREPO_SAMPLER_API_KEY",
   ],
   ["--sampler-model NAME", "--model", "the model name the server serves"],
+  [
+    "--sampler-timeout S",
+    "60",
+    "seconds one sampler request may wait for an answer (each retry too; 5 × S in all)",
+  ],
   [
     "--importance-sampling-cap C",
     "off",
@@ -161,7 +201,9 @@ function usage(): string {
   const lines = [
     "Usage: deno run -A lib/cli/train.ts [options] [--<config-key> VALUE ...]",
     "",
-    "Train a policy with an RL algorithm on a synthetic task.",
+    "Train a policy with an RL algorithm: a small policy on a built-in task (--task), or a pretrained",
+    "model on your {question, answer} rows (--model, --data). A folder (--out) holds one run: it is",
+    "locked while the run goes, and a folder that holds a run is refused unless --resume or --overwrite.",
     "",
     "Options:",
     ...FLAGS.map(([flag, def, what]) =>
@@ -213,9 +255,11 @@ export function parseTrainArgs(args: readonly string[]): Options {
     seed: 0,
     out: undefined,
     resume: false,
+    overwrite: false,
     measureAfterUpdate: false,
     samplerUrl: undefined,
     samplerModel: undefined,
+    samplerTimeout: 60,
     importanceSamplingCap: undefined,
     loraRank: undefined,
     adapter: undefined,
@@ -239,7 +283,9 @@ export function parseTrainArgs(args: readonly string[]): Options {
     quiet: false,
     help: false,
     config: {},
+    given: new Set(),
   };
+  const given = o.given as Set<string>;
   const context = "Cannot parse the command line";
   const raw: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
@@ -249,7 +295,8 @@ export function parseTrainArgs(args: readonly string[]): Options {
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined];
     flag = flag.slice(2);
-    if (["resume", "quiet", "help"].includes(flag)) {
+    given.add(flag);
+    if (["resume", "overwrite", "quiet", "help"].includes(flag)) {
       (o as unknown as Record<string, boolean>)[flag] = true;
       continue;
     }
@@ -307,6 +354,12 @@ export function parseTrainArgs(args: readonly string[]): Options {
         break;
       case "sampler-model":
         o.samplerModel = raw[flag];
+        break;
+      case "sampler-timeout":
+        o.samplerTimeout = number(flag);
+        if (o.samplerTimeout <= 0) {
+          throw new RangeError(`${context}: --sampler-timeout must be > 0, got "${raw[flag]}"`);
+        }
         break;
       case "importance-sampling-cap":
         o.importanceSamplingCap = number(flag);
@@ -449,15 +502,25 @@ async function loadData(data: string): Promise<Example[]> {
   return await parsePrompts(bytes, data);
 }
 
+/** The task name of a `--data` file: its base name without the extension. */
+function dataName(data: string): string {
+  return data.split(/[/:]/).pop()!.replace(/\.[^.]*$/, "");
+}
+
 /**
- * A pretrained model (`--model`) and the text task over its data file (`--data`): the longest
- * response fits the model's positions after the longest prompt (at most 256 tokens).
+ * A pretrained model (`--model`) and the text task over its data file (`--data`): the response
+ * budget fits the model's positions after the longest prompt (`maxLength − longest`, at most 256
+ * tokens); a `--max-tokens` that does not fit is refused with the numbers.
  */
-async function loadTextRun(model: string, data: string): Promise<{ policy: Policy; task: Task }> {
+async function loadTextRun(
+  model: string,
+  data: string,
+  maxTokens: number | undefined,
+): Promise<{ policy: Policy; task: Task }> {
   const examples = await loadData(data);
   const { policy, tokenizer } = await loadPretrained(model);
   try {
-    const name = data.split("/").pop()!.replace(/\.[^.]*$/, "");
+    const name = dataName(data);
     const probe = textTask(examples, { tokenizer, vocabSize: policy.config.vocabSize, name });
     const longest = Math.max(
       ...[...examples.map((e) => e.prompt)].map((q) =>
@@ -468,10 +531,18 @@ async function loadTextRun(model: string, data: string): Promise<{ policy: Polic
         ).length
       ),
     );
-    const room = policy.config.maxLength - longest + 1;
+    // A prompt of p tokens leaves maxLength − p positions for the response (EOS included).
+    const room = policy.config.maxLength - longest;
     if (room < 2) {
       throw new RangeError(
         `Cannot train on ${data}: the longest prompt has ${longest} tokens, which leaves no room for a response within the model's ${policy.config.maxLength} positions`,
+      );
+    }
+    if (maxTokens !== undefined && maxTokens > room) {
+      throw new RangeError(
+        `Cannot train on ${data}: the longest prompt has ${longest} tokens and --max-tokens is ${maxTokens}, more than the model's ${policy.config.maxLength} positions (${longest} + ${maxTokens} = ${
+          longest + maxTokens
+        } > ${policy.config.maxLength}); give --max-tokens at most ${room}`,
       );
     }
     const task = room >= 256 ? probe : textTask(examples, {
@@ -487,6 +558,121 @@ async function loadTextRun(model: string, data: string): Promise<{ policy: Polic
   }
 }
 
+/** What a folder given to `--model`, `--adapter` or `--from-checkpoint` holds. */
+type FolderKind =
+  | { kind: "missing" | "file" | "other" }
+  | { kind: "trepo" }
+  | { kind: "hf"; modelType: string }
+  | { kind: "adapter" };
+
+async function folderKind(path: string): Promise<FolderKind> {
+  try {
+    if (!(await Deno.stat(path)).isDirectory) return { kind: "file" };
+  } catch {
+    return { kind: "missing" };
+  }
+  try {
+    await Deno.stat(`${path}/adapter_config.json`);
+    return { kind: "adapter" };
+  } catch {
+    // Not an adapter.
+  }
+  try {
+    const config = JSON.parse(await Deno.readTextFile(`${path}/config.json`));
+    if (config?.format === "trepo-checkpoint") return { kind: "trepo" };
+    if (typeof config?.model_type === "string") return { kind: "hf", modelType: config.model_type };
+  } catch {
+    // No readable config.json.
+  }
+  return { kind: "other" };
+}
+
+/**
+ * Whether `--model` names a local path rather than a Hub repo `org/name[@rev]`: it starts with
+ * `./`, `../`, `/` or `~`, has more than one `/`, ends with `/`, uses `\`, or its first part
+ * exists here.
+ */
+async function looksLocal(model: string): Promise<boolean> {
+  if (/^(\.{1,2}([/\\]|$)|[/\\~]|[A-Za-z]:[/\\])/.test(model)) return true;
+  if (model.includes("\\") || model.endsWith("/") || model.split("/").length > 2) return true;
+  try {
+    await Deno.stat(model.split("/")[0]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Check `--model` (a Hugging Face folder or a Hub repo; a local-looking path never goes to the
+ * Hub) and `--from-checkpoint` (a trepo checkpoint) before anything is loaded; a folder of the
+ * other kind names the flag to use instead.
+ */
+async function checkSources(o: Options): Promise<void> {
+  if (o.model !== undefined) {
+    const found = await folderKind(o.model);
+    const context = `Cannot load --model ${o.model}`;
+    if (found.kind === "trepo") {
+      throw new TypeError(
+        `${context}: it is a trepo checkpoint (the built-in policy), not a Hugging Face model; start from it with --from-checkpoint ${o.model} (and its --task)`,
+      );
+    }
+    if (found.kind === "adapter") {
+      throw new TypeError(
+        `${context}: it is a LoRA adapter, not a model; give its base model with --model and the adapter with --adapter ${o.model}`,
+      );
+    }
+    if (found.kind === "file") {
+      throw new TypeError(`${context}: it is a file; give the model's folder (with config.json)`);
+    }
+    if (found.kind === "missing" && await looksLocal(o.model)) {
+      throw new TypeError(
+        `${context}: no such folder (it looks like a local path, so the Hub was not asked${await nearby(
+          o.model,
+        )})`,
+      );
+    }
+  }
+  if (o.fromCheckpoint !== undefined) {
+    const found = await folderKind(o.fromCheckpoint);
+    const context = `Cannot start from --from-checkpoint ${o.fromCheckpoint}`;
+    if (found.kind === "hf") {
+      throw new TypeError(
+        `${context}: it is a Hugging Face model (model_type ${found.modelType}), not a trepo checkpoint; train it with --model ${o.fromCheckpoint} --data FILE`,
+      );
+    }
+    if (found.kind === "adapter") {
+      throw new TypeError(
+        `${context}: it is a LoRA adapter, not a trepo checkpoint; train it with --model BASE --adapter ${o.fromCheckpoint} --data FILE`,
+      );
+    }
+    if (found.kind === "missing") {
+      throw new TypeError(`${context}: no such folder${await nearby(o.fromCheckpoint)}`);
+    }
+    if (found.kind === "file") {
+      throw new TypeError(`${context}: it is a file; give the checkpoint's folder`);
+    }
+  }
+}
+
+/** A hint for a missing path: what its deepest existing parent holds. */
+async function nearby(path: string): Promise<string> {
+  const parts = path.replace(/\/+$/, "").split("/");
+  for (let n = parts.length - 1; n >= 1; n--) {
+    const parent = parts.slice(0, n).join("/") || "/";
+    try {
+      const names: string[] = [];
+      for await (const entry of Deno.readDir(parent)) if (entry.isDirectory) names.push(entry.name);
+      if (names.length === 0) return `; ${parent} exists but holds no folders`;
+      names.sort();
+      return `; ${parent} holds ${names.slice(0, 8).join(", ")}${names.length > 8 ? ", …" : ""}`;
+    } catch {
+      // Go up.
+    }
+  }
+  return "";
+}
+
 /** Run the command. */
 export async function main(args: readonly string[]): Promise<void> {
   const o = parseTrainArgs(args);
@@ -494,7 +680,7 @@ export async function main(args: readonly string[]): Promise<void> {
     console.log(usage());
     return;
   }
-  const algorithm = algorithmByName(o.algorithm);
+  let algorithm = algorithmByName(o.algorithm);
   if ((o.model === undefined) !== (o.data === undefined)) {
     throw new RangeError(
       "Cannot parse the command line: --model and --data go together (a pretrained model and its {question, answer} rows)",
@@ -537,9 +723,38 @@ export async function main(args: readonly string[]): Promise<void> {
       "Cannot parse the command line: --model cannot be combined with --from-checkpoint or --from-hub",
     );
   }
-  const backend = await initBackend(o.backend === undefined ? {} : { backend: o.backend });
-  const pretrained = o.model === undefined ? undefined : await loadTextRun(o.model, o.data!);
-  const task = pretrained?.task ?? taskByName(o.task);
+  if (o.model !== undefined && o.given.has("task")) {
+    throw new RangeError(
+      "Cannot parse the command line: --task picks a built-in task for a fresh policy; with --model the task is --data's rows, so leave --task out",
+    );
+  }
+  const sources = [o.resume, o.fromCheckpoint !== undefined, o.fromHub !== undefined].filter(
+    Boolean,
+  ).length;
+  if (sources > 1) {
+    throw new RangeError(
+      "Cannot parse the command line: give at most one of --resume, --from-checkpoint, --from-hub",
+    );
+  }
+  if (o.resume && o.overwrite) {
+    throw new RangeError(
+      "Cannot parse the command line: --resume continues the run in --out and --overwrite moves it aside; give one of them",
+    );
+  }
+  await checkSources(o);
+  const out = o.out ??
+    `results/${algorithm.name}-${o.model === undefined ? o.task : dataName(o.data!)}-s${o.seed}`;
+  // A resumed run keeps its own algorithm, task, seed, steps and schedule unless they are given
+  // (train refuses given ones that differ from the checkpoint's).
+  const saved = o.resume ? await readRunState(out) : undefined;
+  const keep = (flag: string) => saved !== undefined && !o.given.has(flag);
+  if (keep("algorithm")) algorithm = algorithmByName(saved!.algorithm);
+  // The seed a resumed run uses is its own (train refuses a --seed that differs).
+  const seed = saved === undefined ? o.seed : saved.seed;
+  const steps = keep("steps") ? saved!.steps ?? o.steps : o.steps;
+  const checkpointEvery = keep("checkpoint-every")
+    ? saved!.checkpointEvery ?? 0
+    : o.checkpointEvery;
   for (const key of Object.keys(o.config)) {
     if (!Object.hasOwn(algorithm.defaultConfig, key)) {
       throw new RangeError(
@@ -549,21 +764,76 @@ export async function main(args: readonly string[]): Promise<void> {
       );
     }
   }
-  if (!o.resume) resolveConfig(algorithm, o.config); // fail on a bad value before the warm start
-  const out = o.out ?? `results/${algorithm.name}-${task.name}-s${o.seed}`;
-  const sources = [o.resume, o.fromCheckpoint !== undefined, o.fromHub !== undefined].filter(
-    Boolean,
-  ).length;
-  if (sources > 1) {
-    throw new RangeError(
-      "Cannot parse the command line: give at most one of --resume, --from-checkpoint, --from-hub",
-    );
+  // Fail on a bad value before any work.
+  const config = o.resume ? undefined : resolveConfig(algorithm, o.config);
+  const backend = await initBackend(o.backend === undefined ? {} : { backend: o.backend });
+  const maxTokens = typeof o.config.maxTokens === "number" && o.config.maxTokens > 0
+    ? o.config.maxTokens
+    : undefined;
+  const folder = await claimRunFolder(out, { resume: o.resume, overwrite: o.overwrite });
+  const interrupt = { lastCheckpoint: saved?.step, warmStart: false };
+  const onInterrupt = () => {
+    folder.release();
+    console.error(interruptedMessage(o, out, interrupt));
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    await trainInFolder(o, {
+      algorithm,
+      out,
+      folder,
+      saved,
+      seed,
+      steps,
+      checkpointEvery,
+      backend: backend.backend,
+      config,
+      maxTokens,
+      interrupt,
+    });
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+    folder.release();
   }
+}
+
+/** What `main` settled before the run: the folder is claimed, the resumed run's state read. */
+interface Prepared {
+  algorithm: Algorithm;
+  out: string;
+  folder: RunFolder;
+  saved: RunState | undefined;
+  seed: number;
+  steps: number;
+  checkpointEvery: number;
+  backend: string;
+  /** The checked config of a fresh run (a resumed one takes its checkpoint's). */
+  config: RlConfig | undefined;
+  maxTokens: number | undefined;
+  /** Updated as the run goes, for the message on SIGINT. */
+  interrupt: { lastCheckpoint: number | undefined; warmStart: boolean };
+}
+
+/** Load or build the policy, warm-start it, and train it in the claimed folder. */
+async function trainInFolder(o: Options, prepared: Prepared): Promise<void> {
+  const { algorithm, out, saved, seed, steps, interrupt } = prepared;
+  if (o.model !== undefined) await planModelFolder(o, prepared, algorithm);
+  const pretrained = o.model === undefined
+    ? undefined
+    : await loadTextRun(o.model, o.data!, prepared.maxTokens);
+  const task = pretrained?.task ??
+    taskByName(saved !== undefined && !o.given.has("task") ? saved.task : o.task);
   const log = (line: string) => {
     if (!o.quiet) console.log(line);
   };
+  if (prepared.folder.movedAside !== undefined) {
+    log(`Moved the earlier run in ${out} to ${prepared.folder.movedAside} (--overwrite)`);
+  }
   log(
-    `trepo train: ${algorithm.name} on ${task.name}, ${o.steps} steps, seed ${o.seed}, backend ${backend.backend}`,
+    `trepo train: ${algorithm.name} on ${task.name}, ${
+      saved === undefined ? "" : `resuming from step ${saved.step} of `
+    }${steps} steps, seed ${seed}, backend ${prepared.backend}`,
   );
 
   let policy: Policy | undefined = pretrained?.policy;
@@ -573,10 +843,11 @@ export async function main(args: readonly string[]): Promise<void> {
       alpha: o.loraAlpha ?? 2 * o.loraRank,
       targetModules: o.loraTargets ?? everyProjection(pretrained.policy),
       seed: o.seed,
+      baseModel: o.model, // saved as the adapter's base_model_name_or_path
     });
     log(`LoRA: rank ${o.loraRank}, ${policy.parameterCount} trainable parameters`);
   } else if (pretrained !== undefined && o.adapter !== undefined) {
-    policy = await loadAdapter(pretrained.policy, o.adapter);
+    policy = await loadAdapter(pretrained.policy, o.adapter, { baseModel: o.model });
     log(`LoRA: adapter ${o.adapter}, ${policy.parameterCount} trainable parameters`);
   }
   if (!o.resume && pretrained === undefined) {
@@ -596,15 +867,25 @@ export async function main(args: readonly string[]): Promise<void> {
         for (const w of weights) w.tensor.dispose();
       }
       log(`Starting from the checkpoint ${from}`);
+      if (prepared.config !== undefined) {
+        checkResponseBudget(task, policy.config.maxLength, responseBudget(prepared.config, task));
+      }
     } else {
       const overrides = {
         seed: o.seed,
         ...(o.dModel === undefined ? {} : { dModel: o.dModel }),
         ...(o.layers === undefined ? {} : { layers: o.layers }),
       };
-      policy = createPolicy(defaultPolicyConfig(task, overrides));
+      const policyConfig = defaultPolicyConfig(task, overrides);
+      if (prepared.config !== undefined) planFreshPolicy(policyConfig, prepared, algorithm, task);
+      policy = createPolicy(policyConfig);
+      if (prepared.config !== undefined) {
+        // Before the warm start: the prompts and the response budget fit the policy.
+        checkResponseBudget(task, policy.config.maxLength, responseBudget(prepared.config, task));
+      }
       if (o.sftSteps !== 0) {
         log("Supervised warm start…");
+        interrupt.warmStart = true;
         const sft = await supervisedFineTune(policy, task, {
           steps: o.sftSteps,
           batchSize: o.sftBatchSize,
@@ -621,6 +902,7 @@ export async function main(args: readonly string[]): Promise<void> {
           })`,
         );
         await saveCheckpoint(`${out}/sft`, { policy, tokenizer: task.tokenizer });
+        interrupt.warmStart = false;
       }
     }
   }
@@ -629,12 +911,15 @@ export async function main(args: readonly string[]): Promise<void> {
     config: o.config,
     task,
     policy,
-    steps: o.steps,
-    seed: o.seed,
-    evalEvery: o.evalEvery,
-    evalLimit: o.evalLimit,
-    checkpointEvery: o.checkpointEvery,
-    outDir: out,
+    // A resumed run takes its own steps, seed and schedule for the flags not given.
+    ...(saved !== undefined && !o.given.has("steps") ? {} : { steps: o.steps }),
+    ...(saved !== undefined && !o.given.has("seed") ? {} : { seed: o.seed }),
+    ...(saved !== undefined && !o.given.has("eval-every") ? {} : { evalEvery: o.evalEvery }),
+    ...(saved !== undefined && !o.given.has("eval-limit") ? {} : { evalLimit: o.evalLimit }),
+    ...(saved !== undefined && !o.given.has("checkpoint-every")
+      ? {}
+      : { checkpointEvery: o.checkpointEvery }),
+    outDir: prepared.folder,
     resume: o.resume,
     measureAfterUpdate: o.measureAfterUpdate,
     ...(o.samplerUrl === undefined ? {} : {
@@ -642,12 +927,15 @@ export async function main(args: readonly string[]): Promise<void> {
         baseUrl: o.samplerUrl,
         model: o.samplerModel ?? o.model!,
         apiKey: Deno.env.get("TREPO_SAMPLER_API_KEY"),
+        timeoutMs: Math.ceil(o.samplerTimeout * 1000),
+        deadlineMs: Math.ceil(5 * o.samplerTimeout * 1000),
+        ...(o.quiet ? {} : { onRetry: (retry) => console.log(`sampler: ${retry.message}`) }),
         adapterDir: o.adapterDir ?? `${out}/adapters`,
         ...(o.serverAdapterDir === undefined ? {} : { serverAdapterDir: o.serverAdapterDir }),
       }),
       importanceSamplingCap: o.importanceSamplingCap,
     }),
-    onStep: progress(o.steps, o.quiet),
+    onStep: trackCheckpoints(progress(steps, o.quiet), prepared),
     ...(pretrained === undefined
       ? {}
       : { rewardFns: { correctness: task.reward, format: formatReward } }),
@@ -667,6 +955,46 @@ export async function main(args: readonly string[]): Promise<void> {
   if (pretrained !== undefined && pretrained.policy !== result.policy) pretrained.policy.dispose();
 }
 
+/**
+ * Pass each record on, noting the last step with a checkpoint (`train` saves it before the
+ * record is emitted), for the message on SIGINT.
+ */
+function trackCheckpoints(
+  onStep: (record: StepRecord) => void,
+  { steps, checkpointEvery, interrupt }: Prepared,
+): (record: StepRecord) => void {
+  return (record) => {
+    const { step } = record;
+    if (step > 0 && ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === steps)) {
+      interrupt.lastCheckpoint = step;
+    }
+    onStep(record);
+  };
+}
+
+/** What SIGINT prints: where the last checkpoint is and how to go on. */
+function interruptedMessage(o: Options, out: string, interrupt: Prepared["interrupt"]): string {
+  const head = "Interrupted.";
+  if (interrupt.warmStart) {
+    return `${head} The supervised warm start did not finish, and no RL checkpoint was written; start again with --overwrite (the run in ${out} is moved aside)`;
+  }
+  if (interrupt.lastCheckpoint === undefined) {
+    return `${head} No checkpoint was written yet; start again with --overwrite (the run in ${out} is moved aside)`;
+  }
+  const where = `The last checkpoint (step ${interrupt.lastCheckpoint}) is in ${out}/checkpoint`;
+  if (o.model !== undefined) {
+    const base = o.loraRank !== undefined || o.adapter !== undefined
+      ? `--model ${o.model} --adapter ${out}/checkpoint`
+      : `--model ${out}/checkpoint`;
+    return `${head} ${where}, in the Hugging Face layout, which cannot be resumed; start a new run from it: deno task train ${base} --data ${o.data} --out NEW_DIR`;
+  }
+  return `${head} ${where}. Resume with: deno task train --resume --out ${shellQuote(out)}`;
+}
+
+function shellQuote(text: string): string {
+  return /^[A-Za-z0-9_./:@=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The names of every linear projection of a pretrained model (PEFT's "all-linear", head aside). */
 function everyProjection(policy: Policy): string[] {
   const modules = adaptableProjections(policy, "Cannot set up LoRA").keys();
@@ -674,3 +1002,92 @@ function everyProjection(policy: Policy): string[] {
 }
 
 if (import.meta.main) await runCommand(() => main(Deno.args));
+
+// ---- Memory plan before anything is allocated (lib/algorithms/run_memory.ts).
+
+/**
+ * Before loading `--model DIR`: read its `config.json`, check `--lora-rank` against every
+ * target's `min(in, out)`, and refuse a run whose plan does not fit even with the shortest prompt
+ * (the exact plan, with the prompts measured, runs in `train` before the reference copy). A Hub
+ * repo is checked after it is pulled, in `train`.
+ */
+async function planModelFolder(o: Options, prepared: Prepared, algorithm: Algorithm) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${o.model}/config.json`);
+  } catch {
+    return; // a Hub repo, or a folder whose loading reports what is wrong
+  }
+  const config = JSON.parse(text);
+  const family = modelFamily(config);
+  const projections = family.architecture.projections ?? new Map();
+  let shape: ModelShape = hfModelShape(config, family.weightShapes, projections);
+  if (o.loraRank !== undefined) {
+    const context = "Cannot create the LoRA policy";
+    const names = o.loraTargets ??
+      [...new Set([...projections.keys()].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
+    if (projections.size === 0) {
+      throw new TypeError(`${context}: ${o.model} has no projections LoRA can adapt`);
+    }
+    const modules = matchTargetModules(projections, names, context);
+    const sizes = [...modules].map(([module, layout]) => {
+      const w = family.weightShapes.get(`${module}.weight`)!;
+      const size: [number, number] = layout === "linear" ? [w[1], w[0]] : [w[0], w[1]];
+      return [module, size] as const;
+    });
+    checkLoraRank(context, o.loraRank, sizes);
+    const adapters = loraParameters(sizes.map(([, size]) => size), o.loraRank);
+    shape = {
+      ...shape,
+      parameters: shape.parameters + adapters,
+      trainableParameters: adapters,
+      headTrained: false,
+      adaptable: undefined,
+    };
+  }
+  if (prepared.config === undefined) return;
+  planShape(shape, prepared.config, {
+    algorithm,
+    promptTokens: 0,
+    responseTokens: prepared.maxTokens ?? 1,
+    referenceCopy: prepared.config.beta > 0,
+    fullBatchForward: prepared.config.beta > 0 || algorithm.usesValueModel ||
+      o.samplerUrl !== undefined || o.measureAfterUpdate,
+  });
+}
+
+/** Before creating a fresh built-in policy (`--d-model`, `--layers`): its plan must fit. */
+function planFreshPolicy(
+  config: PolicyConfig,
+  prepared: Prepared,
+  algorithm: Algorithm,
+  task: Task,
+): void {
+  const parameters = policyWeightSpecs(config).reduce(
+    (sum, spec) => sum + spec.shape.reduce((a, b) => a * b, 1),
+    0,
+  );
+  const rl = prepared.config!;
+  const maxTokens = responseBudget(rl, task);
+  planShape(
+    {
+      parameters,
+      trainableParameters: parameters,
+      layers: config.layers,
+      hidden: config.dModel,
+      heads: config.heads,
+      queryWidth: config.dModel,
+      kvWidth: config.dModel,
+      intermediate: 4 * config.dModel,
+      vocab: config.vocabSize,
+    },
+    rl,
+    {
+      algorithm,
+      promptTokens: checkResponseBudget(task, config.maxLength, maxTokens),
+      responseTokens: maxTokens,
+      referenceCopy: rl.beta > 0,
+      fullBatchForward: rl.beta > 0 || algorithm.usesValueModel,
+    },
+  );
+}

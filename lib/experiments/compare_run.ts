@@ -206,3 +206,60 @@ export async function runComparison(options: CompareRunOptions): Promise<Compare
     promptsDigest: promptsDigest(prompts),
   };
 }
+
+/** A saved result and the settings it was made with (what `saveFinishedRun` writes). */
+interface FinishedRunFile<T> {
+  settings: unknown;
+  result: T;
+}
+
+/**
+ * Save the result of one finished piece of a comparison (a run, a warm start) next to the
+ * settings that made it, atomically (written aside, then renamed over `path`): an interrupted
+ * comparison leaves either the whole file or none, never half of one.
+ *
+ * @param path The file, e.g. `DIR/tmp/runs/main/grpo-s0.result.json`.
+ * @param settings Everything that changes the result (JSON-serialisable), compared on resume.
+ * @param result The result (JSON-serialisable).
+ *
+ * @example
+ * ```ts
+ * import { loadFinishedRun, saveFinishedRun } from "./compare_run.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const path = (await Deno.makeTempDir()) + "/grpo-s0.result.json";
+ * await saveFinishedRun(path, { algorithm: "grpo", seed: 0 }, { accuracy: 0.5 });
+ * assertEquals(await loadFinishedRun(path, { algorithm: "grpo", seed: 0 }), { accuracy: 0.5 });
+ * assertEquals(await loadFinishedRun(path, { algorithm: "grpo", seed: 1 }), undefined);
+ * ```
+ */
+export async function saveFinishedRun(
+  path: string,
+  settings: unknown,
+  result: unknown,
+): Promise<void> {
+  const aside = `${path}.partial-${Deno.pid}`;
+  const file: FinishedRunFile<unknown> = { settings, result };
+  await Deno.writeTextFile(aside, JSON.stringify(file) + "\n");
+  await Deno.rename(aside, path);
+}
+
+/**
+ * The result saved by {@linkcode saveFinishedRun} at `path`, when the file exists, is whole, and
+ * was made with exactly these settings (compared as JSON text); otherwise `undefined` (the run
+ * must be made again). What `compare --resume` uses to skip finished runs.
+ *
+ * @param path The file.
+ * @param settings The settings the result must have been made with.
+ * @returns The saved result, or `undefined`.
+ */
+export async function loadFinishedRun<T>(path: string, settings: unknown): Promise<T | undefined> {
+  let file: FinishedRunFile<T>;
+  try {
+    file = JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined; // missing, or not JSON: not finished
+  }
+  if (typeof file !== "object" || file === null || !("result" in file)) return undefined;
+  return JSON.stringify(file.settings) === JSON.stringify(settings) ? file.result : undefined;
+}

@@ -49,6 +49,35 @@ async function gunzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The text of a UTF-8 file; invalid UTF-8 throws, naming the first line (1-based) that holds a
+ * bad byte, rather than being replaced by U+FFFD.
+ */
+function utf8Text(context: string, bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    let start = 0;
+    for (let line = 1;; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      const stop = end < 0 ? bytes.length : end + 1;
+      try {
+        UTF8.decode(bytes.subarray(start, stop));
+      } catch {
+        throw new TypeError(
+          `${context}: line ${line} is not valid UTF-8; re-save the file as UTF-8`,
+        );
+      }
+      if (end < 0) break;
+      start = stop;
+    }
+    // A sequence cut by a line break decodes line by line as invalid too, so this is not reached.
+    throw new TypeError(`${context}: the file is not valid UTF-8; re-save it as UTF-8`);
+  }
+}
+
 function jsonRows(context: string, text: string, jsonLines: boolean): Record<string, unknown>[] {
   if (!jsonLines) {
     const trimmed = text.trimStart();
@@ -105,7 +134,15 @@ function fieldText(
   if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
     return String(value);
   }
-  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  if (value instanceof Uint8Array) {
+    try {
+      return UTF8.decode(value);
+    } catch {
+      throw new TypeError(
+        `${context}: field "${field}" of row ${index} is not valid UTF-8; re-save the file as UTF-8`,
+      );
+    }
+  }
   throw new TypeError(
     `${context}: field "${field}" of row ${index} must be text, got ${JSON.stringify(value)}`,
   );
@@ -125,8 +162,9 @@ function fieldText(
  * @param fields Prompt and answer column names (default `question`, `answer`).
  * @returns One example per row, in file order.
  * @throws {RangeError} For an unsupported extension.
- * @throws {TypeError} For invalid JSON, a non-object row, or a missing field (the message names
- *   the field and the available ones).
+ * @throws {TypeError} For invalid JSON, invalid UTF-8 (naming the line, or the row of a Parquet
+ *   file), a non-object row, or a missing field (the message names the field and the available
+ *   ones).
  *
  * @example
  * ```ts
@@ -202,9 +240,11 @@ async function parseRows(
       file: buffer as ArrayBuffer,
       metadata,
       columns: [...new Set([promptField, answerField])],
+      // Keep text as bytes: fieldText decodes it strictly, so invalid UTF-8 names its row.
+      parsers: { stringFromBytes: (bytes: Uint8Array) => bytes },
     }) as Record<string, unknown>[];
   } else {
-    const text = new TextDecoder().decode(gzip ? await gunzip(data) : data);
+    const text = utf8Text(context, gzip ? await gunzip(data) : data);
     rows = jsonRows(context, text, format === "jsonl");
     available = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   }

@@ -9,7 +9,7 @@ import { charTokenizer, type Example, type Task, type Tokenizer } from "../tasks
 import { checkInteger } from "../validate.ts";
 import type { HfTokenizer } from "../models/hf_tokenizer.ts";
 import { textTokenizer } from "../tasks/text_tokenizer.ts";
-import { correctnessReward } from "../score/math_reward.ts";
+import { correctnessReward, extractFinalNumber } from "../score/math_reward.ts";
 
 /** Options of {@link promptTask}. */
 export interface PromptTaskOptions {
@@ -102,6 +102,44 @@ function checkExamples(context: string, name: string, examples: unknown): Exampl
 }
 
 /**
+ * Refuses one question with two different final answers (`finalAnswer` of each answer text):
+ * the reward could then only accept one of them, or both. Identical duplicates (the same final
+ * answer, whatever the reasoning) are kept, each drawn as often as it appears.
+ */
+function checkDuplicates(
+  context: string,
+  sets: readonly { label: string; examples: readonly Example[] }[],
+  finalAnswer: (answer: string) => string,
+): void {
+  const first = new Map<string, { where: string; answer: string; final: string }>();
+  for (const { label, examples } of sets) {
+    examples.forEach((e, i) => {
+      const where = `${label} ${i + 1}`;
+      const final = finalAnswer(e.answer);
+      const seen = first.get(e.prompt);
+      if (seen === undefined) {
+        first.set(e.prompt, { where, answer: e.answer, final });
+      } else if (seen.final !== final) {
+        throw new RangeError(
+          `${context}: question ${
+            JSON.stringify(e.prompt)
+          } appears in ${seen.where} and ${where} ` +
+            `(counting from 1) ` +
+            `with different answers (${JSON.stringify(seen.answer)} and ${
+              JSON.stringify(e.answer)
+            }); keep one answer per question (identical duplicates are allowed)`,
+        );
+      }
+    });
+  }
+}
+
+/** What `promptTask`'s reward compares: the normalised text after the last `####`. */
+function promptFinalAnswer(answer: string): string {
+  return normalizeAnswer(extractFinalAnswer(answer));
+}
+
+/**
  * Wraps `{ prompt, answer }` examples (e.g. from `loadPrompts`) into a `Task` so a policy can be
  * trained on your own dataset with any algorithm.
  *
@@ -110,6 +148,10 @@ function checkExamples(context: string, name: string, examples: unknown): Exampl
  * for an answer of that prompt; an unknown prompt scores 0; it never throws. With GSM8K-style
  * answers ("…reasoning…\n#### 42") only the number after `####` is compared, while
  * `sftExamples` targets the whole answer text (the reasoning too).
+ *
+ * Duplicates: a prompt given twice with different final answers (as the reward reads them) is
+ * refused, naming both rows (1-based, file order: row n is the n-th non-empty line of a JSONL
+ * file); identical duplicates are kept, so such a prompt is drawn as often as it appears.
  *
  * Tokenizer: characters of all prompts and answers (sorted by UTF-16 code unit) after EOS (id 0).
  * `prompts` and `sftExamples` draw training examples uniformly with replacement;
@@ -121,8 +163,8 @@ function checkExamples(context: string, name: string, examples: unknown): Exampl
  * @param options Name, tokenizer, maxResponseTokens, evaluation split.
  * @returns A frozen `Task`.
  * @throws {TypeError} When an example lacks a string prompt or answer.
- * @throws {RangeError} When there are no examples, the held-out set leaves no training example,
- *   or a given tokenizer cannot encode an example.
+ * @throws {RangeError} When there are no examples, a prompt has two different final answers,
+ *   the held-out set leaves no training example, or a given tokenizer cannot encode an example.
  *
  * @example
  * ```ts
@@ -141,7 +183,16 @@ function checkExamples(context: string, name: string, examples: unknown): Exampl
  * ```
  */
 export function promptTask(examples: readonly Example[], options: PromptTaskOptions = {}): Task {
-  const context = "Cannot build prompt task";
+  return buildPromptTask("Cannot build prompt task", examples, options, promptFinalAnswer);
+}
+
+/** `promptTask`, with the final answer that duplicates are compared by (the reward's). */
+function buildPromptTask(
+  context: string,
+  examples: readonly Example[],
+  options: PromptTaskOptions,
+  finalAnswer: (answer: string) => string,
+): Task {
   const all = checkExamples(context, "examples", examples);
   if (all.length === 0) {
     throw new RangeError(`${context}: examples must contain at least one example, got none`);
@@ -152,7 +203,12 @@ export function promptTask(examples: readonly Example[], options: PromptTaskOpti
   if (options.evalExamples !== undefined) {
     train = all;
     evalSet = checkExamples(context, "evalExamples", options.evalExamples);
+    checkDuplicates(context, [{ label: "row", examples: all }, {
+      label: "evalExamples row",
+      examples: evalSet,
+    }], finalAnswer);
   } else {
+    checkDuplicates(context, [{ label: "row", examples: all }], finalAnswer);
     const evalSize = options.evalSize === undefined
       ? Math.min(64, Math.floor(all.length / 10))
       : checkInteger(context, "evalSize", options.evalSize, 0);
@@ -247,6 +303,17 @@ export interface TextTaskOptions {
   evalSize?: number;
   /** Seed of the train/eval split; default 0. */
   seed?: number;
+  /**
+   * Where a warning about the data goes (answers without a number to extract); default
+   * `console.warn`.
+   */
+  warn?: (message: string) => void;
+}
+
+/** What `textTask`'s reward compares: the final number, else (no number) the final text. */
+function textFinalAnswer(answer: string): string {
+  const value = extractFinalNumber(answer);
+  return value === undefined ? `text ${promptFinalAnswer(answer)}` : `number ${value}`;
 }
 
 /**
@@ -255,7 +322,10 @@ export interface TextTaskOptions {
  * `applyChatTemplate([{ role: "user", content: question }], { addGenerationPrompt: true })`, the
  * tokenizer is the model's (see `textTokenizer`), and the reward is `correctnessReward`: 1 iff the
  * completion's final number (after `####`, in `\boxed{}`, else the last number) equals the
- * answer's. Split, prompt draws and `sftExamples` are {@link promptTask}'s.
+ * answer's. Split, prompt draws, `sftExamples` and the rule on duplicates are
+ * {@link promptTask}'s, with answers compared by their final number: a question given twice with
+ * different final numbers is refused, naming both rows. Answers with no number to extract score
+ * 0 whatever the completion: their count (and first rows) goes to `options.warn`.
  *
  * @see arXiv 2506.02553 — `reward` is the response-level reward `RM(W)`.
  *
@@ -263,6 +333,7 @@ export interface TextTaskOptions {
  * @param options The tokenizer (required), vocabulary size, name, response length, split.
  * @returns A frozen `Task` whose tokenizer is a `TextTokenizer`.
  * @throws {TypeError} When an example has no question or answer (empty or not text), naming it.
+ * @throws {RangeError} When a question has two different final answers, naming both rows.
  * @throws {Error} When the chat template fails to render.
  *
  * @example The Qwen2 test fixture (run from the repository root)
@@ -298,6 +369,18 @@ export function textTask(examples: readonly Example[], options: TextTaskOptions)
       );
     }
   });
+  checkDuplicates(context, [{ label: "row", examples: all }], textFinalAnswer);
+  const unanswerable = all.flatMap((e, i) => extractFinalNumber(e.answer) === undefined ? [i] : []);
+  if (unanswerable.length > 0) {
+    const rows = unanswerable.slice(0, 5).map((i) => i + 1).join(", ");
+    (options.warn ?? console.warn)(
+      `Warning: ${unanswerable.length} of ${all.length} answers have no number to extract (row${
+        unanswerable.length === 1 ? "" : "s"
+      } ${rows}${
+        unanswerable.length > 5 ? ", …" : ""
+      }, counting from 1); the correctness reward of their questions is always 0`,
+    );
+  }
   const hf = options.tokenizer;
   const templated = all.map((e) => ({
     prompt: hf.applyChatTemplate([{ role: "user", content: e.prompt }], {
@@ -308,13 +391,13 @@ export function textTask(examples: readonly Example[], options: TextTaskOptions)
   const tokenizer = textTokenizer(hf, {
     ...(options.vocabSize === undefined ? {} : { vocabSize: options.vocabSize }),
   });
-  const base = promptTask(templated, {
+  const base = buildPromptTask(context, templated, {
     name: options.name ?? "math",
     tokenizer,
     maxResponseTokens: options.maxResponseTokens ?? 256,
     ...(options.evalSize === undefined ? {} : { evalSize: options.evalSize }),
     ...(options.seed === undefined ? {} : { seed: options.seed }),
-  });
+  }, textFinalAnswer);
   const correctness = correctnessReward(
     new Map(templated.map((e) => [e.prompt, e.answer] as [string, string])),
   );

@@ -26,6 +26,60 @@ export const AGGREGATION_MODES: readonly AggregationMode[] = [
   "constant",
 ];
 
+/**
+ * The count `aggregateLoss` divides by when it is given no normalizer, as a scalar:
+ * `max(Σ_bt m_bt, 1)` for `"token-mean"`, `max(|S|, 1)` (the sequences with a valid token) for
+ * `"sequence-mean"` and `"sequence-sum"`, and `undefined` for `"token-sum"` (no division) and
+ * `"constant"` (its denominator is a given normalizer, never a count).
+ *
+ * Gradient accumulation needs it: a minibatch cut into micro-batches is reduced exactly as a whole
+ * when each micro-batch's loss is given the whole minibatch's count as its `normalizer`, since
+ * every mode is then a sum over tokens or sequences divided by one number.
+ *
+ * Used by: {@linkcode aggregateLoss}, and every update that accumulates micro-batches.
+ *
+ * @param mask Valid-token mask, float32 0/1 `[B, T]`.
+ * @param mode The reduction; default `"token-mean"`.
+ * @returns A float32 scalar ≥ 1, or `undefined` for the modes that count nothing.
+ * @throws {TypeError} When `mask` is not a float32 `[B, T]` tensor.
+ * @throws {RangeError} For an unknown mode.
+ *
+ * @example Tokens for the token mean, non-empty sequences for the sequence modes
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { aggregationCount } from "./aggregate.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const mask = tf.tensor2d([[1, 1, 1], [0, 0, 0], [1, 0, 0]]);
+ * const tokens = aggregationCount(mask, "token-mean")!;
+ * const sequences = aggregationCount(mask, "sequence-sum")!;
+ * assertEquals([(await tokens.data())[0], (await sequences.data())[0]], [4, 2]);
+ * assertEquals(aggregationCount(mask, "token-sum"), undefined);
+ * tf.dispose([mask, tokens, sequences]);
+ * ```
+ */
+export function aggregationCount(
+  mask: tf.Tensor2D,
+  mode: AggregationMode = "token-mean",
+): tf.Scalar | undefined {
+  checkRank(CONTEXT, "mask", mask, 2, "[B, T]", "float32");
+  checkOneOf(CONTEXT, "mode", mode, AGGREGATION_MODES);
+  switch (mode) {
+    case "token-sum":
+    case "constant":
+      return undefined;
+    case "token-mean":
+      // Σm counts tokens, so max(Σm, 1) only changes the all-masked case, where Σℓm = 0.
+      return tf.tidy(() => tf.maximum(tf.sum(mask), 1));
+    case "sequence-mean":
+    case "sequence-sum":
+      // Empty rows contribute 0 to the sum and are not counted.
+      return tf.tidy(() => tf.maximum(tf.sum(tf.minimum(tf.sum(mask, 1), 1)), 1));
+  }
+}
+
 /** Options of {@linkcode aggregateLoss}. */
 export interface AggregateLossOptions {
   /** The reduction; default `"token-mean"`. */
@@ -33,9 +87,10 @@ export interface AggregateLossOptions {
   /**
    * A fixed denominator (a positive number). Required by `"constant"` (Dr. GRPO: `B × max
    * response length`). With `"token-mean"` it replaces `Σm` (pass the token count of the whole
-   * batch when a batch is split into minibatches, so that the minibatch losses sum to the
-   * full-batch loss); with the sequence modes it replaces the number of non-empty sequences in
-   * the same way. Not accepted by `"token-sum"`.
+   * batch when a batch is split into micro-batches, so that the micro-batch losses sum to the
+   * full-batch loss: gradient accumulation, see {@linkcode aggregationCount}); with the sequence
+   * modes it replaces the number of non-empty sequences in the same way. Not accepted by
+   * `"token-sum"`, whose micro-batch losses sum to the whole batch's as they are.
    */
   normalizer?: number;
 }
@@ -137,19 +192,13 @@ export function aggregateLoss(
       case "token-sum":
         return tf.sum(masked);
       case "token-mean":
-      case "constant": {
-        // Σm counts tokens, so max(Σm, 1) only changes the all-masked case, where Σℓm = 0.
-        const denominator = normalizer ?? tf.maximum(tf.sum(mask), 1);
-        return tf.div(tf.sum(masked), denominator);
-      }
+      case "constant":
+        return tf.div(tf.sum(masked), normalizer ?? aggregationCount(mask, mode)!);
       case "sequence-mean":
       case "sequence-sum": {
-        const rowCounts = tf.sum(mask, 1);
         let rowLoss = tf.sum(masked, 1);
-        if (mode === "sequence-mean") rowLoss = tf.div(rowLoss, tf.maximum(rowCounts, 1));
-        // Empty rows contribute 0 to the sum and are not counted.
-        const denominator = normalizer ?? tf.maximum(tf.sum(tf.minimum(rowCounts, 1)), 1);
-        return tf.div(tf.sum(rowLoss), denominator);
+        if (mode === "sequence-mean") rowLoss = tf.div(rowLoss, tf.maximum(tf.sum(mask, 1), 1));
+        return tf.div(tf.sum(rowLoss), normalizer ?? aggregationCount(mask, mode)!);
       }
     }
   });

@@ -5,7 +5,7 @@
  * @module
  */
 import { Tokenizer } from "@huggingface/tokenizers";
-import { Template } from "@huggingface/jinja";
+import { parse, Template, tokenize } from "@huggingface/jinja";
 
 /** One chat message. */
 export interface ChatMessage {
@@ -50,7 +50,9 @@ export interface HfTokenizer {
   /**
    * Render the chat template like transformers' `apply_chat_template(…, tokenize=False)`.
    *
-   * @throws {Error} When there is no template or it fails to render (with the reason).
+   * @throws {SyntaxError} When the template does not compile, naming its file and the line and
+   *   column of the tag at fault.
+   * @throws {Error} When there is no template or it fails to render (with the file and reason).
    */
   applyChatTemplate(messages: readonly ChatMessage[], options?: ChatTemplateOptions): string;
 }
@@ -66,17 +68,70 @@ function tokenContent(value: unknown): string | undefined {
   return undefined;
 }
 
+/** The lexer options `Template` uses (so token counts match its own). */
+const LEXER = { lstrip_blocks: true, trim_blocks: true };
+
+/** 1-based line and column of a character offset. */
+function lineColumn(source: string, offset: number): string {
+  const before = source.slice(0, offset).split("\n");
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+/**
+ * Where a Jinja template that does not compile goes wrong, as "line L, column C" (of the tag
+ * that starts there), or undefined when it compiles. `@huggingface/jinja` tokens carry no
+ * positions, so: a lexer error is located at the first tag whose prefix of the template no longer
+ * lexes; a parser error at the tag holding the furthest token the parser read (counted by
+ * lexing the prefixes that end after each tag), or at the end of the template.
+ */
+function templateErrorPosition(source: string): string | undefined {
+  const tags: { start: number; end: number }[] = [];
+  for (const match of source.matchAll(/\{[%{#]/g)) {
+    const close = { "%": "%}", "{": "}}", "#": "#}" }[match[0][1]]!;
+    const at = source.indexOf(close, match.index + 2);
+    tags.push({ start: match.index, end: at < 0 ? source.length : at + 2 });
+  }
+  const lexes = (text: string) => {
+    try {
+      return tokenize(text, LEXER);
+    } catch {
+      return undefined;
+    }
+  };
+  const tokens = lexes(source);
+  if (tokens === undefined) {
+    const bad = tags.find((tag) => lexes(source.slice(0, tag.end)) === undefined);
+    return bad === undefined ? undefined : lineColumn(source, bad.start);
+  }
+  let furthest = -1;
+  const watched = new Proxy(tokens, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && /^\d+$/.test(key)) furthest = Math.max(furthest, Number(key));
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  try {
+    parse(watched);
+    return undefined;
+  } catch {
+    const tag = tags.find((tag) => (lexes(source.slice(0, tag.end))?.length ?? 0) > furthest);
+    return lineColumn(source, tag?.start ?? source.length);
+  }
+}
+
 /**
  * Build a tokenizer from the text of its files.
  *
  * @param files `tokenizer.json`, `tokenizer_config.json` and `chat_template.jinja` texts.
  * @param eosTokenIds EOS ids from `generation_config.json`, if known.
+ * @param dir The folder the files come from, named in errors (e.g. of the chat template).
  * @returns The tokenizer.
  * @throws {Error} When `tokenizer.json` or `tokenizer_config.json` is not valid JSON.
  */
 export function createHfTokenizer(
   files: TokenizerFiles,
   eosTokenIds?: readonly number[],
+  dir?: string,
 ): HfTokenizer {
   let json: Record<string, unknown>;
   let config: Record<string, unknown>;
@@ -130,15 +185,35 @@ export function createHfTokenizer(
           `${context}: the tokenizer has none (no chat_template.jinja, no chat_template in tokenizer_config.json)`,
         );
       }
+      const file = `${dir === undefined ? "" : dir.endsWith("/") ? dir : `${dir}/`}${
+        files.chatTemplateJinja === undefined
+          ? "tokenizer_config.json (chat_template)"
+          : "chat_template.jinja"
+      }`;
+      if (template === undefined) {
+        try {
+          template = new Template(chatTemplate);
+        } catch (error) {
+          const at = templateErrorPosition(chatTemplate);
+          throw new SyntaxError(
+            `${context}: ${file}${at === undefined ? "" : `, ${at}`}: ${
+              error instanceof Error ? error.message : String(error)
+            }; fix the template's syntax`,
+          );
+        }
+      }
       try {
-        template ??= new Template(chatTemplate);
         return template.render({
           ...specials,
           messages: messages.map((m) => ({ ...m })),
           add_generation_prompt: options.addGenerationPrompt ?? false,
         });
       } catch (error) {
-        throw new Error(`${context}: ${error instanceof Error ? error.message : String(error)}`);
+        throw new Error(
+          `${context}: rendering ${file} failed: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+        );
       }
     },
   };

@@ -31,6 +31,11 @@ export interface LoraOptions {
   dropout?: number;
   /** Seed of the initialisation of `A` (drawn with trepo's `Random`). */
   seed: number;
+  /**
+   * The base model as PEFT and vLLM should find it (a Hub id or a folder), saved as the
+   * adapter's `base_model_name_or_path`; default none (saved as null).
+   */
+  baseModel?: string;
 }
 
 /** The adapter settings a LoRA policy carries in its architecture. */
@@ -45,6 +50,8 @@ export interface LoraAdapter {
   readonly targetModules: readonly string[];
   /** The adapted module paths, in the base's order, with their weight layouts. */
   readonly modules: ReadonlyMap<string, ProjectionLayout>;
+  /** The base model's Hub id or folder, when known (PEFT's `base_model_name_or_path`). */
+  readonly baseModel?: string;
 }
 
 /** The architecture of a LoRA policy: its base's forward pass plus the adapter settings. */
@@ -233,8 +240,9 @@ function checkOptions(options: LoraOptions, context: string): void {
  * @param base A policy from `loadPretrained` / `loadPretrainedFolder` (not itself LoRA).
  * @param options Rank, α, target modules, seed.
  * @returns A trainable LoRA policy.
- * @throws {RangeError} For `rank < 1`, `alpha ≤ 0`, `dropout ≠ 0`, or a target that matches no
- * module (listing the model's module names).
+ * @throws {RangeError} For `rank < 1`, a rank above `min(in, out)` of a target (before anything
+ * is allocated; see {@linkcode checkLoraRank}), `alpha ≤ 0`, `dropout ≠ 0`, or a target that
+ * matches no module (listing the model's module names).
  * @throws {TypeError} For a base without a pretrained architecture (the built-in GPT) or one
  * that is already LoRA, or malformed options.
  *
@@ -264,6 +272,11 @@ export function loraPolicy(base: Policy, options: LoraOptions): Policy {
   const projections = adaptableProjections(base, context);
   const modules = matchTargetModules(projections, options.targetModules, context);
   const { rank } = options;
+  checkLoraRank(
+    context,
+    rank,
+    [...modules].map(([module, layout]) => [module, projectionSize(base, module, layout)]),
+  );
   const random = new Random(options.seed);
   const adapters = new Map<string, tf.Variable>();
   for (const [module, layout] of modules) {
@@ -283,7 +296,96 @@ export function loraPolicy(base: Policy, options: LoraOptions): Policy {
     alpha: options.alpha,
     targetModules: [...options.targetModules],
     modules,
+    ...(options.baseModel === undefined ? {} : { baseModel: options.baseModel }),
   }, adapters);
+}
+
+/**
+ * Refuse a rank above `min(in, out)` of any targeted projection (the adapter `B·A` could not have
+ * that rank, and its weights would outgrow the projection's), before anything is allocated.
+ *
+ * @param context The failed operation, for the message.
+ * @param rank The rank `r`.
+ * @param sizes Each targeted module with its `[in, out]`.
+ * @throws {RangeError} When `r > min(in, out)` for some module; the message names the first such
+ *   module and the largest rank every target allows.
+ *
+ * @example
+ * ```ts
+ * import { checkLoraRank } from "./lora.ts";
+ * import { assertThrows } from "@std/assert";
+ *
+ * const sizes: [string, [number, number]][] = [["q_proj", [576, 576]], ["k_proj", [576, 192]]];
+ * checkLoraRank("Cannot create the LoRA policy", 192, sizes);
+ * assertThrows(
+ *   () => checkLoraRank("Cannot create the LoRA policy", 100000, sizes),
+ *   RangeError,
+ *   "rank 100000 exceeds min(in, out) = 576 of q_proj [576 → 576]; the largest rank every target allows is 192",
+ * );
+ * ```
+ */
+export function checkLoraRank(
+  context: string,
+  rank: number,
+  sizes: readonly (readonly [string, readonly [number, number]])[],
+): void {
+  const allowed = Math.min(...sizes.map(([, [fanIn, fanOut]]) => Math.min(fanIn, fanOut)));
+  const first = sizes.find(([, [fanIn, fanOut]]) => rank > Math.min(fanIn, fanOut));
+  if (first === undefined) return;
+  const [module, [fanIn, fanOut]] = first;
+  throw new RangeError(
+    `${context}: rank ${rank} exceeds min(in, out) = ${
+      Math.min(fanIn, fanOut)
+    } of ${module} [${fanIn} → ${fanOut}]; the largest rank every target allows is ${allowed}`,
+  );
+}
+
+/**
+ * The reference model of a LoRA policy: its base with the adapter switched off (TRL's
+ * `disable_adapter()`), sharing the base's weight variables — no tensor is copied or allocated.
+ * Its `dispose()` does nothing (the base is disposed by whoever owns it, after the run).
+ *
+ * @param policy A LoRA policy.
+ * @returns A frozen view of the base (`trainable: false`).
+ * @throws {TypeError} When the policy is not a LoRA policy.
+ *
+ * @example No new tensor
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { loadPretrainedFolder } from "./pretrained.ts";
+ * import { adapterOffReference, loraPolicy } from "./lora.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const { policy: base } = await loadPretrainedFolder("tests/fixtures/hf/llama");
+ * const lora = loraPolicy(base, { rank: 2, alpha: 4, targetModules: ["q_proj"], seed: 0 });
+ * const before = tf.memory().numBytes;
+ * const reference = adapterOffReference(lora);
+ * assertEquals(tf.memory().numBytes, before);
+ * assertEquals(reference.weights, base.weights);
+ * reference.dispose();
+ * lora.dispose();
+ * base.dispose();
+ * ```
+ */
+export function adapterOffReference(policy: Policy): Policy {
+  const adapter = loraAdapterOf(policy);
+  if (adapter === undefined) {
+    throw new TypeError(
+      "Cannot switch the adapter off: the policy is not a LoRA policy (freeze a copy instead)",
+    );
+  }
+  const base = adapter.base;
+  return {
+    config: base.config,
+    weights: base.weights,
+    parameterCount: base.parameterCount,
+    trainable: false,
+    ...(base.architecture !== undefined ? { architecture: base.architecture } : {}),
+    logits: (tokens) => base.logits(tokens),
+    dispose: () => {},
+  };
 }
 
 /**

@@ -32,7 +32,20 @@ const WEIGHTS = "adapter_model.safetensors";
 
 /** Options of {@linkcode saveAdapter}. */
 export interface SaveAdapterOptions {
-  /** Written as `base_model_name_or_path` (a Hub repo or folder PEFT loads the base from). */
+  /**
+   * Written as `base_model_name_or_path` (a Hub repo or folder PEFT loads the base from);
+   * default the adapter's own `baseModel` (`loraPolicy`'s option, or the loaded adapter's), else
+   * null.
+   */
+  baseModel?: string;
+}
+
+/** Options of {@linkcode loadAdapter}. */
+export interface LoadAdapterOptions {
+  /**
+   * The base model's Hub id or folder, kept for saving (`base_model_name_or_path`); default the
+   * one in `adapter_config.json`.
+   */
   baseModel?: string;
 }
 
@@ -50,7 +63,7 @@ function join(dir: string, name: string): string {
  *
  * @param policy A LoRA policy (`loraPolicy`, `loadAdapter`, or a copy of one).
  * @param dir The target folder; it must not exist yet or be empty.
- * @param options `baseModel`, written as `base_model_name_or_path`.
+ * @param options `baseModel`, written as `base_model_name_or_path` (default the adapter's).
  * @throws {TypeError} When the policy is not a LoRA policy.
  * @throws {Error} On I/O errors, or when `dir` exists and is not empty.
  *
@@ -99,7 +112,7 @@ export async function saveAdapter(
   const config = {
     alpha_pattern: {},
     auto_mapping: null,
-    base_model_name_or_path: options.baseModel ?? null,
+    base_model_name_or_path: options.baseModel ?? adapter.baseModel ?? null,
     bias: "none",
     fan_in_fan_out: [...adapter.modules.values()].some((layout) => layout === "conv1d"),
     inference_mode: true,
@@ -189,6 +202,7 @@ function readConfig(
  * @param base A policy from `loadPretrained` / `loadPretrainedFolder` of the adapter's base model
  * (shared, not copied).
  * @param dir The folder with `adapter_config.json` and `adapter_model.safetensors`.
+ * @param options `baseModel`, kept for saving (default the file's `base_model_name_or_path`).
  * @returns A trainable LoRA policy (see `loraPolicy`).
  * @throws {Error} Naming the file (and tensor): a missing file, invalid JSON, a tensor that is
  * not a LoRA weight, has the wrong shape or lacks its pair.
@@ -212,7 +226,11 @@ function readConfig(
  * base.dispose();
  * ```
  */
-export async function loadAdapter(base: Policy, dir: string): Promise<Policy> {
+export async function loadAdapter(
+  base: Policy,
+  dir: string,
+  options: LoadAdapterOptions = {},
+): Promise<Policy> {
   const context = `Cannot load the LoRA adapter ${JSON.stringify(dir)}`;
   const projections = adaptableProjections(base, context);
   let raw: Record<string, unknown>;
@@ -289,8 +307,17 @@ export async function loadAdapter(base: Policy, dir: string): Promise<Policy> {
   }
   const names = targetModules ??
     [...new Set([...ordered.keys()].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
+  const saved = raw.base_model_name_or_path;
+  const baseModel = options.baseModel ?? (typeof saved === "string" ? saved : undefined);
   return adaptedPolicy(
-    { base, rank, alpha, targetModules: names, modules: ordered },
+    {
+      base,
+      rank,
+      alpha,
+      targetModules: names,
+      modules: ordered,
+      ...(baseModel === undefined ? {} : { baseModel }),
+    },
     adapters,
   );
 }

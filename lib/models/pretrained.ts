@@ -161,13 +161,17 @@ export async function loadPretrainedFolder(dir: string): Promise<Pretrained> {
     if (typeof raw === "number") eos = [raw];
     else if (Array.isArray(raw)) eos = raw.filter((x): x is number => typeof x === "number");
   }
-  const tokenizer = createHfTokenizer({
-    tokenizerJson: await readText(dir, "tokenizer.json", context),
-    tokenizerConfig: (await readText(dir, "tokenizer_config.json", context, true)) ?? "{}",
-    ...(await readText(dir, "chat_template.jinja", context, true).then((t) =>
-      t === undefined ? {} : { chatTemplateJinja: t }
-    )),
-  }, eos);
+  const tokenizer = createHfTokenizer(
+    {
+      tokenizerJson: await readText(dir, "tokenizer.json", context),
+      tokenizerConfig: (await readText(dir, "tokenizer_config.json", context, true)) ?? "{}",
+      ...(await readText(dir, "chat_template.jinja", context, true).then((t) =>
+        t === undefined ? {} : { chatTemplateJinja: t }
+      )),
+    },
+    eos,
+    dir,
+  );
   const vocab = family.policyConfig.vocabSize;
   if (tokenizer.vocabSize > vocab) {
     throw new RangeError(

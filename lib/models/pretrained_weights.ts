@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { ModelFamily } from "./hf_config.ts";
 import { readShardHeader, readShardTensor, type ShardTensor } from "./hf_safetensors.ts";
+import { checkFiniteValues } from "../validate.ts";
 
 /** One weight to read: its trepo name, its checkpoint name, and where it lies. */
 export interface PlannedWeight {
@@ -110,6 +111,7 @@ export async function planWeights(
  * @param context The error prefix.
  * @returns The variables in the family's weight order (name → `[...shape]` float32 variable).
  * @throws {Error} Naming the file and tensor when a file is shorter than its header said.
+ * @throws {RangeError} Naming the tensor, the file and the index of a NaN or ±Infinity value.
  */
 export async function loadWeights(
   plan: WeightPlan,
@@ -127,6 +129,8 @@ export async function loadWeights(
         } catch (error) {
           throw rephrase(error, context);
         }
+        // A NaN or ±Infinity weight would only surface later as NaN logits or probabilities.
+        checkFiniteValues(context, `tensor "${name}" in ${shard}`, values);
         const initial = tf.tensor(values, tensor.shape, "float32");
         created.get(internal)?.dispose(); // a weight listed twice: the later one wins
         created.set(internal, tf.variable(initial, true));

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "../random.ts";
 import { charTokenizer, type Tokenizer } from "../tasks/task.ts";
-import { describe } from "../validate.ts";
+import { checkFiniteValues, describe } from "../validate.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -608,6 +608,8 @@ function checkWeights(
         }] in the file but [${shape.join(", ")}] by the config`,
       );
     }
+    // A NaN or ±Infinity weight (a diverged run, a damaged file) is refused here, by name.
+    checkFiniteValues(context, `${path}: weight "${name}"`, t.data as Float32Array);
   }
 }
 
@@ -660,6 +662,7 @@ function sameConfig(a: PolicyConfig, b: PolicyConfig): boolean {
  * @returns The policy, value model, optimizers, PRNG states, trainer state and tokenizer.
  * @throws {Error} Naming the file, for a missing, truncated or corrupt file, or weights that do
  *   not match the config (names or shapes).
+ * @throws {RangeError} Naming the file and the weight, for a NaN or ±Infinity weight.
  *
  * @example Load and check the config
  * ```ts

@@ -13,14 +13,35 @@ export interface ServerClientOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer <apiKey>`; never appears in an error message. */
   apiKey?: string;
-  /** Per-attempt timeout in milliseconds (default 120 000). */
+  /** Per-attempt timeout in milliseconds (default 60 000). */
   timeoutMs?: number;
+  /**
+   * Total deadline of one request, attempts and waits between them together, in milliseconds
+   * (default 300 000): no attempt or wait goes past it.
+   */
+  deadlineMs?: number;
+  /** Told of each retry before its wait (e.g. to print it); default none. */
+  onRetry?: (retry: ServerRetry) => void;
   /** Retries after the first attempt, for network errors, timeouts, 429 and 5xx (default 3). */
   retries?: number;
   /** First backoff delay in milliseconds, doubled at each retry (default 500). */
   backoffMs?: number;
   /** Largest delay between attempts in milliseconds, `Retry-After` included (default 30 000). */
   maxBackoffMs?: number;
+}
+
+/** A retry about to happen, as told to {@linkcode ServerClientOptions.onRetry}. */
+export interface ServerRetry {
+  /** The attempt about to be made (2 for the first retry). */
+  attempt: number;
+  /** The most attempts (1 + retries). */
+  attempts: number;
+  /** The wait before it, in milliseconds. */
+  waitMs: number;
+  /** What failed, e.g. `HTTP 429: rate limited` or `no response within 60000 ms`. */
+  reason: string;
+  /** One line for a log: `retry 2/4 in 0.5 s after HTTP 429: … (POST /v1/completions at …)`. */
+  message: string;
 }
 
 /** One request to the server. */
@@ -104,7 +125,10 @@ export interface ServerClient {
  *
  * Retried: network errors (connection refused or reset), timeouts, HTTP 429 and 5xx, at most
  * `retries` times, waiting `min(maxBackoffMs, backoffMs·2^k)·u` with `u` uniform in [0.5, 1)
- * before retry `k` (or the server's `Retry-After`, when longer, capped at `maxBackoffMs`).
+ * before retry `k` (or the server's `Retry-After`, when longer, capped at `maxBackoffMs`); each
+ * retry is told to `onRetry` first. Each attempt waits at most `timeoutMs`, and the request as a
+ * whole at most `deadlineMs`: an attempt is cut short at the deadline, and a retry whose wait
+ * would reach it is not made (the error says the deadline was reached).
  * Not retried: 401/403 (the key was rejected; the message never contains it), other 4xx (the
  * server's message is included), a success whose body is not valid JSON (cut off or malformed).
  *
@@ -127,7 +151,12 @@ export interface ServerClient {
 export function serverClient(options: ServerClientOptions): ServerClient {
   const context = "Cannot create a server client";
   const baseUrl = checkBaseUrl(context, options?.baseUrl);
-  const timeoutMs = checkInteger(context, "timeoutMs", options.timeoutMs ?? 120_000, 1);
+  const timeoutMs = checkInteger(context, "timeoutMs", options.timeoutMs ?? 60_000, 1);
+  const deadlineMs = checkInteger(context, "deadlineMs", options.deadlineMs ?? 300_000, 1);
+  const onRetry = options.onRetry;
+  if (onRetry !== undefined && typeof onRetry !== "function") {
+    throw new TypeError(`${context}: onRetry must be a function, got ${describe(onRetry)}`);
+  }
   const retries = checkInteger(context, "retries", options.retries ?? 3, 0);
   const backoffMs = checkInteger(context, "backoffMs", options.backoffMs ?? 500, 0);
   const maxBackoffMs = checkInteger(context, "maxBackoffMs", options.maxBackoffMs ?? 30_000, 0);
@@ -144,15 +173,28 @@ export function serverClient(options: ServerClientOptions): ServerClient {
   async function request(req: ServerRequest): Promise<unknown> {
     const what = `${req.method} ${req.path}${req.summary ? ` (${req.summary})` : ""}`;
     const where = `Request to ${baseUrl} failed: ${what}`;
+    const deadline = performance.now() + deadlineMs;
     let attempts = 0;
+    let wait = 0;
     for (;;) {
       attempts++;
-      const outcome = await attempt(req, headers, baseUrl, timeoutMs);
+      const left = Math.max(1, Math.round(deadline - performance.now()));
+      const outcome = await attempt(req, headers, baseUrl, Math.min(timeoutMs, left));
       if (outcome.ok) return outcome.value;
       const failure = outcome.failure;
-      if (!failure.retryable || attempts > retries) {
+      if (failure.retryable && attempts <= retries) {
+        const exponential = Math.min(maxBackoffMs, backoffMs * 2 ** (attempts - 1));
+        const jittered = exponential * (0.5 + 0.5 * Math.random());
+        wait = Math.min(maxBackoffMs, Math.max(jittered, failure.retryAfterMs ?? 0));
+      }
+      const pastDeadline = failure.retryable && attempts <= retries &&
+        performance.now() + wait >= deadline;
+      if (!failure.retryable || attempts > retries || pastDeadline) {
         const tries = failure.retryable ? ` after ${attempts} attempts` : "";
-        throw new ServerError(scrub(`${where}${tries}: ${failure.message}`), {
+        const late = pastDeadline
+          ? ` (the deadline of ${deadlineMs / 1000} s was reached; raise it or check the server)`
+          : "";
+        throw new ServerError(scrub(`${where}${tries}: ${failure.message}${late}`), {
           kind: failure.kind,
           status: failure.status,
           serverMessage: failure.serverMessage && scrub(failure.serverMessage),
@@ -160,9 +202,17 @@ export function serverClient(options: ServerClientOptions): ServerClient {
           cause: failure.cause,
         });
       }
-      const exponential = Math.min(maxBackoffMs, backoffMs * 2 ** (attempts - 1));
-      const jittered = exponential * (0.5 + 0.5 * Math.random());
-      const wait = Math.min(maxBackoffMs, Math.max(jittered, failure.retryAfterMs ?? 0));
+      onRetry?.({
+        attempt: attempts + 1,
+        attempts: retries + 1,
+        waitMs: wait,
+        reason: scrub(failure.message),
+        message: scrub(
+          `retry ${attempts + 1}/${retries + 1} in ${
+            (wait / 1000).toFixed(1)
+          } s after ${failure.message} (${what} at ${baseUrl})`,
+        ),
+      });
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }

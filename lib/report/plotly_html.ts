@@ -1,16 +1,44 @@
 /**
- * HTML for plotly figures: plotly.js inlined as a `<script>` (once per process), and one
- * `<div>` + `<script>` per figure.
+ * HTML for plotly figures: one `<div>` + `<script>` per figure, and plotly.js either inlined (a
+ * standalone HTML file) or loaded from a file next to the notebook (Jupyter outputs).
  *
  * plotly.js cannot be imported as a module in Deno (it touches `window` at load), so its
- * minified bundle is imported as text and inlined into HTML outputs. It is ~4.8 MB, so Jupyter
- * outputs carry it only once per kernel process; later figures wait for `window.Plotly`.
+ * minified bundle is imported as text. It is ~4.8 MB: standalone pages inline it
+ * ({@linkcode plotlyScriptTag}); a notebook's outputs never carry it. Instead the kernel writes
+ * it once to `plotly.min.js` in its working folder (the notebook's folder; git-ignored), and a
+ * figure's script loads that file through the Jupyter server's `/files/` route when
+ * `window.Plotly` is missing. JupyterLab with plotly's renderer (`pip install plotly`) draws the
+ * `application/vnd.plotly.v1+json` part of the bundle itself and needs neither.
  *
  * @module
  */
 
 import plotlySource from "plotly.js-dist-min/plotly.min.js" with { type: "text" };
 import type { Figure } from "./figure.ts";
+import { isJupyter } from "./display.ts";
+
+/** The file a Jupyter kernel writes plotly.js to, in its working folder (the notebook's). */
+export const PLOTLY_FILE = "plotly.min.js";
+
+/**
+ * Browser-side loader of {@linkcode PLOTLY_FILE}, run by every figure while `window.Plotly` is
+ * missing (once per page): the file next to the notebook, reached through the Jupyter server's
+ * `/files/` route (the page is `…/lab/tree/<dir>/<notebook>`, `…/notebooks/<dir>/<notebook>` or
+ * `…/doc/tree/…`), else relative to the page. RequireJS's `define` is hidden while it loads, so
+ * plotly.js sets `window.Plotly`.
+ */
+const LOADER_JS = `function trepoLoadPlotly() {
+    if (window.Plotly || window.trepoPlotlyLoading) return;
+    window.trepoPlotlyLoading = true;
+    var m = /^(.*?)[/](?:lab(?:[/]workspaces[/][^/]+)?[/]tree|doc(?:[/]workspaces[/][^/]+)?[/]tree|notebooks|tree)[/](.*?)[^/]*$/
+      .exec(window.location.pathname);
+    var s = document.createElement("script");
+    s.src = m ? m[1] + "/files/" + m[2] + "${PLOTLY_FILE}" : "${PLOTLY_FILE}";
+    var amd = window.define;
+    if (amd && amd.amd) window.define = undefined;
+    s.onload = s.onerror = function () { if (amd && amd.amd) window.define = amd; };
+    document.head.appendChild(s);
+  }`;
 
 let plotlyInlined = false;
 let figureCounter = 0;
@@ -37,9 +65,43 @@ export function plotlyScriptTag(): string {
 }
 
 /**
- * The plotly.js `<script>` tag the first time it is asked for in this process, `""` after.
+ * Write plotly.js to `dir/plotly.min.js` unless a file of the same size is there already.
  *
- * Jupyter outputs use it so that a notebook carries plotly.js once, in the first figure.
+ * @param dir The folder (a notebook's).
+ * @returns Whether the file is there afterwards (false when it cannot be written).
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { PLOTLY_FILE, writePlotlyFile } from "./plotly_html.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * assert(writePlotlyFile(dir));
+ * assert(Deno.statSync(`${dir}/${PLOTLY_FILE}`).size > 1_000_000);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function writePlotlyFile(dir: string): boolean {
+  const path = `${dir.replace(/\/+$/, "")}/${PLOTLY_FILE}`;
+  const bytes = new TextEncoder().encode(plotlySource);
+  try {
+    if (Deno.statSync(path).size === bytes.length) return true;
+  } catch {
+    // Not there yet.
+  }
+  try {
+    Deno.writeFileSync(path, bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first time it is asked for in this process, a small `<script>` that loads plotly.js
+ * (see {@linkcode PLOTLY_FILE}); `""` after. Inside a Jupyter kernel it also writes the file to
+ * the kernel's working folder (the notebook's), so a notebook's outputs stay small; where that
+ * write fails, the tag inlines plotly.js instead (once).
  *
  * @returns The script tag or an empty string.
  *
@@ -56,14 +118,12 @@ export function plotlyScriptTag(): string {
 export function takePlotlyScriptOnce(): string {
   if (plotlyInlined) return "";
   plotlyInlined = true;
-  return plotlyScriptTag();
+  if (isJupyter() && !writePlotlyFile(Deno.cwd())) return plotlyScriptTag();
+  return `<script type="text/javascript">(${LOADER_JS})(); /* loads window.Plotly */</script>`;
 }
 
 /**
- * Forget that plotly.js was already inlined, so the next Jupyter figure carries it again.
- *
- * Use it in a notebook after clearing the output that held plotly.js (figures then show
- * "plotly.js is not loaded in this page").
+ * Forget that the plotly.js loader was already sent, so the next Jupyter figure carries it again.
  *
  * @returns Nothing.
  *
@@ -73,7 +133,7 @@ export function takePlotlyScriptOnce(): string {
  * import { resetPlotlyInlining, takePlotlyScriptOnce } from "./plotly_html.ts";
  *
  * resetPlotlyInlining();
- * assert(takePlotlyScriptOnce().length > 1_000_000);
+ * assert(takePlotlyScriptOnce().includes("window.Plotly"));
  * ```
  */
 export function resetPlotlyInlining(): void {
@@ -94,9 +154,9 @@ export interface FigureHtmlOptions {
 /**
  * A `<div>` and a `<script>` that draws `figure` into it with `Plotly.newPlot`.
  *
- * The script uses `window.Plotly` when it exists and otherwise polls for it for 10 s (a figure
- * may render before the output that carries plotly.js). Figure JSON is escaped so it cannot
- * close the script element.
+ * The script uses `window.Plotly` when it exists; otherwise it starts loading
+ * {@linkcode PLOTLY_FILE} (once per page) and polls for `window.Plotly` for 20 s. Figure JSON is
+ * escaped so it cannot close the script element.
  *
  * @param figure A valid figure (not re-validated here).
  * @param options Optional PNG fallback and height.
@@ -139,10 +199,11 @@ export function figureHtml(figure: Figure, options: FigureHtmlOptions = {}): str
     window.Plotly.newPlot(el, fig.data, fig.layout || {}, config);
   }
   if (window.Plotly) { draw(); return; }
+  (${LOADER_JS})();
   var tries = 0;
   var timer = setInterval(function () {
     if (window.Plotly) { clearInterval(timer); draw(); }
-    else if (++tries > 100) {
+    else if (++tries > 200) {
       clearInterval(timer);
       if (!el.querySelector("img")) el.textContent = "plotly.js is not loaded in this page: run the notebook again";
     }

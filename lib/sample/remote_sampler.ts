@@ -9,7 +9,7 @@ import type { Policy } from "../policy/transformer.ts";
 import { loraAdapterOf } from "../models/lora.ts";
 import { saveAdapter } from "../models/peft_adapter.ts";
 import { concurrencyLimit } from "../remote/concurrency.ts";
-import { type ServerClient, serverClient } from "../remote/server_client.ts";
+import { type ServerClient, serverClient, type ServerRetry } from "../remote/server_client.ts";
 import type { Random } from "../random.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 import { type CompletionRows, completionRows } from "./completion_choices.ts";
@@ -32,8 +32,12 @@ export interface RemoteSamplerOptions {
   model: string;
   /** API key (`vllm serve --api-key`), sent as a Bearer token; never in error messages. */
   apiKey?: string;
-  /** Per-request timeout in milliseconds (default 120 000). */
+  /** Per-attempt timeout in milliseconds (default 60 000). */
   timeoutMs?: number;
+  /** Total deadline of one request, retries included, in milliseconds (default 300 000). */
+  deadlineMs?: number;
+  /** Told of each retry (`retry 2/4 in 0.5 s after HTTP 429 …`); default none. */
+  onRetry?: (retry: ServerRetry) => void;
   /** Retries on network errors, timeouts, 429 and 5xx (default 3). */
   retries?: number;
   /** First backoff delay in milliseconds (default 500). */

@@ -308,3 +308,106 @@ Deno.test("a non-finite loss stops training with the step number and leaves the 
   assertEquals(weightsOf(policy), before);
   policy.dispose();
 });
+
+Deno.test("train refuses an outDir that holds a run (files untouched) unless overwrite, which moves it aside", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = `${root}/run`;
+  const common = { algorithm: "grpo", config: SMALL, task: "addition", outDir: dir } as const;
+  const first = tinyPolicy();
+  await train({ ...common, policy: first, steps: 3 });
+  const metrics = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  const weights = await Deno.readFile(`${dir}/checkpoint/model.safetensors`);
+  const second = tinyPolicy(5);
+  await assertRejects(
+    () => train({ ...common, policy: second, steps: 1 }),
+    Error,
+    `Cannot start a run in ${dir}: it already holds one (run.json, metrics.jsonl, checkpoint/, reference/)`,
+  );
+  assertEquals(await Deno.readTextFile(`${dir}/metrics.jsonl`), metrics);
+  assertEquals(await Deno.readFile(`${dir}/checkpoint/model.safetensors`), weights);
+  await train({ ...common, policy: second, steps: 1, overwrite: true });
+  assertEquals((await readLines(`${dir}/metrics.jsonl`)).map((r) => r.step), [1]);
+  const aside = [...Deno.readDirSync(root)].map((e) => e.name).filter((n) => n !== "run");
+  assertEquals(aside.length, 1);
+  assert(aside[0].startsWith("run.old-"), aside[0]);
+  assertEquals(await Deno.readTextFile(`${root}/${aside[0]}/metrics.jsonl`), metrics);
+  // Every exit releases the lock: a failed start too.
+  assertEquals(await Deno.stat(`${dir}/.lock`).then(() => true, () => false), false);
+  first.dispose();
+  second.dispose();
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("resume checks seed, task, steps, reward weights and the policy against the checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const policy = tinyPolicy();
+  const common = { algorithm: "grpo", task: "addition", outDir: dir } as const;
+  await train({ ...common, config: SMALL, policy, steps: 2, seed: 0 });
+  const before = await Deno.readTextFile(`${dir}/run.json`);
+  const tensors = tf.memory().numTensors;
+  const cases: [Record<string, unknown>, string][] = [
+    [{ seed: 5 }, `seed is 5 but the run in ${dir} has 0`],
+    [{ steps: 1 }, `steps is 1 but the checkpoint in ${dir}/checkpoint is at step 2`],
+    [{}, `the run in ${dir} is complete at step 2 of 2`],
+    [
+      { task: "sort_digits", steps: 3 },
+      `the task is "sortDigits" but the run in ${dir} has "addition"`,
+    ],
+    [{ steps: 3, rewardWeights: { addition: 2 } }, `rewardWeights is {"addition":2}`],
+    [{ steps: 3, config: { groupSize: 3 } }, "config.groupSize is 3"],
+    [{
+      steps: 3,
+      policy: createPolicy(defaultPolicyConfig(addition, { dModel: 32, layers: 1, heads: 2 })),
+    }, "the policy's dModel is 32 but the checkpoint's"],
+  ];
+  for (const [change, message] of cases) {
+    await assertRejects(
+      () => train({ ...common, resume: true, ...change } as Parameters<typeof train>[0]),
+      RangeError,
+      `Cannot resume training: ${message}`,
+    );
+    (change.policy as Policy | undefined)?.dispose();
+  }
+  assertEquals(
+    await Deno.readTextFile(`${dir}/run.json`),
+    before,
+    "a refused resume writes nothing",
+  );
+  assertEquals(tf.memory().numTensors, tensors, "a refused resume holds no tensors");
+  // steps may extend the run; its own seed is used.
+  const extended = await train({ ...common, resume: true, steps: 3 });
+  assertEquals(extended.records.map((r) => r.step), [3]);
+  const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
+  assertEquals([run.steps, run.seed, run.resumedFrom], [3, 0, 2]);
+  extended.policy.dispose();
+  policy.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a response budget that does not fit the policy is refused before any sampling, with the numbers", async () => {
+  const dir = await Deno.makeTempDir();
+  // addition's default policy has maxLength 6 + 4 = 10: a budget of 5 leaves 5 positions for "47+85=".
+  const policy = tinyPolicy();
+  let sampled = false;
+  await assertRejects(
+    () =>
+      train({
+        algorithm: "grpo",
+        config: { ...SMALL, maxTokens: 5 },
+        task: "addition",
+        policy,
+        steps: 1,
+        evalEvery: 1,
+        outDir: `${dir}/run`,
+        onStep: () => {
+          sampled = true;
+        },
+      }),
+    RangeError,
+    "tokens and the response budget (maxTokens, --max-tokens) is 5, more than the policy's 10 positions (6 + 5 = 11 > 10); give maxTokens at most 4",
+  );
+  assertEquals(sampled, false);
+  assertEquals(await Deno.stat(`${dir}/run`).then(() => true, () => false), false);
+  policy.dispose();
+  await Deno.remove(dir, { recursive: true });
+});

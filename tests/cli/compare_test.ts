@@ -272,3 +272,93 @@ Deno.test("compare: bad command lines", () => {
   // Without the credit variant its settings are not checked.
   assertEquals(parseCompareArgs(["--no-credit", "--credit-length", "65"]).credit, false);
 });
+
+Deno.test({
+  name: "compare: SIGINT keeps the finished runs, and --resume skips them",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "trepo_compare_resume_" });
+    const tiny = [
+      "run",
+      "-A",
+      "lib/cli/compare.ts",
+      "--no-hard",
+      "--no-credit",
+      "--seeds",
+      "1",
+      "--steps",
+      "1",
+      "--algorithms",
+      "grpo,rloo",
+      "--sft-steps",
+      "2",
+      "--sft-target",
+      "none",
+      "--eval-limit",
+      "2",
+      "--prompts-per-step",
+      "1",
+      "--group-size",
+      "2",
+      "--backend",
+      "cpu",
+      "--out",
+      out,
+    ];
+    const grpo = `${out}/tmp/runs/main/grpo-s0.result.json`;
+    try {
+      // Interrupt once grpo's run is saved (rloo's is under way or about to start).
+      const first = new Deno.Command(Deno.execPath(), {
+        args: tiny,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const outputs = first.output();
+      for (let i = 0; i < 1200; i++) {
+        try {
+          await Deno.stat(grpo);
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      first.kill("SIGINT");
+      const { code, stderr } = await outputs;
+      const said = new TextDecoder().decode(stderr);
+      assertEquals(code, 130, said);
+      assertStringIncludes(said, `Interrupted: 1 finished run(s) are kept in ${out}/tmp/runs`);
+      const saved = await Deno.readTextFile(grpo);
+      // Before the fix there was no --resume: every run was made again.
+      const second = await new Deno.Command(Deno.execPath(), {
+        args: [...tiny, "--resume"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(second.stdout) +
+        new TextDecoder().decode(second.stderr);
+      assertEquals(second.code, 0, text);
+      assertStringIncludes(text, "[main s0] warm start (kept, --resume)");
+      assertStringIncludes(text, "[main s0] grpo: kept (--resume)");
+      assert(!text.includes("rloo: kept"), text);
+      assertEquals(await Deno.readTextFile(grpo), saved);
+      const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+      assertEquals(summary.rows.map((r: { algorithm: string }) => r.algorithm), ["grpo", "rloo"]);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test("compare: --quick writes under the git-ignored results/quick/; duplicates are refused", () => {
+  // Before the fix --quick wrote over the committed results/compare/.
+  assertEquals(parseCompareArgs(["--quick"]).out, "results/quick/compare");
+  assertEquals(parseCompareArgs([]).out, "results/compare");
+  assertEquals(parseCompareArgs(["--quick", "--out", "x"]).out, "x");
+  assertEquals(parseCompareArgs(["--resume"]).resume, true);
+  assertThrows(
+    () => parseCompareArgs(["--algorithms", "grpo,rloo,grpo"]),
+    RangeError,
+    "Cannot parse the command line: --algorithms names grpo twice; name each algorithm once",
+  );
+});

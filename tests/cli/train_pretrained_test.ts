@@ -102,8 +102,8 @@ Deno.test("train --model: bad input gets a clear error", async () => {
     );
     await assertRejects(
       () => main(["--model", `${dir}/none`, "--data", DATA, "--out", `${dir}/o`, ...SMALL]),
-      Error,
-      "config.json is missing",
+      TypeError,
+      `Cannot load --model ${dir}/none: no such folder (it looks like a local path, so the Hub was not asked`,
     );
     // A pretrained checkpoint (Hugging Face layout) is not resumable: the error says so.
     await main(["--model", MODEL, "--data", DATA, "--out", `${dir}/r`, ...SMALL]);

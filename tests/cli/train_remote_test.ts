@@ -3,7 +3,7 @@
 // adapter from the folder the trainer writes, the way `vllm serve --enable-lora` does.
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { main } from "../../lib/cli/train.ts";
+import { main, parseTrainArgs } from "../../lib/cli/train.ts";
 import { initBackend } from "../../lib/backend.ts";
 import { loadPretrainedFolder } from "../../lib/models/pretrained.ts";
 import { loadAdapter } from "../../lib/models/peft_adapter.ts";
@@ -156,6 +156,8 @@ Deno.test("train --sampler-url --lora-rank: a new adapter on qwen2, saved in PEF
         4,
         ["q_proj", "v_proj"],
       ]);
+      // The --model argument, for PEFT and vLLM (before: null).
+      assertEquals(config.base_model_name_or_path, `${FIXTURES}qwen2`);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -205,5 +207,20 @@ Deno.test("train --sampler-url without LoRA refuses before the first update; LoR
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("train --sampler-timeout: seconds per sampler request, default 60", () => {
+  // Before the fix there was no such flag (120 s per attempt, fixed).
+  assertEquals(parseTrainArgs([]).samplerTimeout, 60);
+  assertEquals(parseTrainArgs(["--sampler-timeout", "2.5"]).samplerTimeout, 2.5);
+  for (const bad of ["0", "-1", "x"]) {
+    let message = "";
+    try {
+      parseTrainArgs(["--sampler-timeout", bad]);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assert(message.startsWith("Cannot parse the command line: --sampler-timeout must be"), bad);
   }
 });

@@ -197,3 +197,35 @@ Deno.test("parsePrompts reads JSON arrays, gzipped JSONL and reports bad rows", 
     'Cannot load prompts from README: unsupported file extension "(none)"',
   );
 });
+
+/**
+ * 458 bytes, written once with pyarrow 25 (no compression, no Arrow schema): two binary columns,
+ * `question` [b"What is 1+1?", b"What is 2\xff+2?"] and `answer` [b"2", b"4"]; the second
+ * question holds a byte (0xff) that is never valid UTF-8.
+ */
+const BAD_UTF8_PARQUET = await Deno.readFile(
+  new URL("./fixtures/bad_utf8.parquet", import.meta.url),
+);
+
+Deno.test("parsePrompts refuses invalid UTF-8, naming the line (or the Parquet row)", async () => {
+  const enc = new TextEncoder();
+  const good = enc.encode('{"question":"é?","answer":"1"}\n\n');
+  const bad = new Uint8Array([...good, ...enc.encode('{"question":"a'), 0xc3, 0x28, 0x22, 0x7d]);
+  // Before the fix the bad bytes became U+FFFD and the row loaded.
+  await assertRejects(
+    () => parsePrompts(bad, "t.jsonl"),
+    TypeError,
+    "Cannot load prompts from t.jsonl: line 3 is not valid UTF-8; re-save the file as UTF-8",
+  );
+  await assertRejects(
+    () => parsePrompts(new Uint8Array([0x5b, 0xff, 0x5d]), "t.json"),
+    TypeError,
+    "Cannot load prompts from t.json: line 1 is not valid UTF-8",
+  );
+  await assertRejects(
+    () => parsePrompts(BAD_UTF8_PARQUET, "t.parquet"),
+    TypeError,
+    'Cannot load prompts from t.parquet: field "question" of row 1 is not valid UTF-8',
+  );
+  assertEquals(await parsePrompts(good, "t.jsonl"), [{ prompt: "é?", answer: "1" }]);
+});

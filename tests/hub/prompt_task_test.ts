@@ -129,3 +129,27 @@ Deno.test("promptTask rejects bad inputs with exact messages", () => {
   const task = promptTask(GSM);
   assertThrows(() => task.prompts(new Random(0), -1), RangeError, "n");
 });
+
+Deno.test("promptTask refuses a question with two different final answers, keeps identical ones", () => {
+  // Before the fix both answers were accepted as correct.
+  assertThrows(
+    () =>
+      promptTask([GSM[0], GSM[1], { prompt: GSM[0].prompt, answer: "#### 6" }, GSM[2]], {
+        evalSize: 0,
+      }),
+    RangeError,
+    'Cannot build prompt task: question "Q: 2+3?\\nA:" appears in row 1 and row 3 (counting from 1) ' +
+      'with different answers (" 2+3=5\\n#### 5" and "#### 6"); keep one answer per question',
+  );
+  assertThrows(
+    () => promptTask(GSM, { evalExamples: [{ prompt: GSM[2].prompt, answer: "#### 2" }] }),
+    RangeError,
+    "appears in row 3 and evalExamples row 1 (counting from 1)",
+  );
+  // The same final answer (other reasoning, other writing of the number) is one answer.
+  const task = promptTask([GSM[0], { prompt: GSM[0].prompt, answer: "so #### 5.0" }], {
+    evalSize: 0,
+  });
+  assertEquals(task.reward(GSM[0].prompt, "#### 5"), 1);
+  assertEquals(task.prompts(new Random(0), 4), Array(4).fill(GSM[0].prompt));
+});

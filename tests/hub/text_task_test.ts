@@ -33,6 +33,33 @@ Deno.test("textTask: chat-templated prompts, correctness reward, row errors", as
       TypeError,
       "row 0 has an empty question",
     );
+    // One rule with promptTask, answers compared by their final number (before: the last won).
+    assertThrows(
+      () =>
+        textTask([ROWS[0], ROWS[1], { prompt: ROWS[0].prompt, answer: "It is 6." }], {
+          tokenizer,
+        }),
+      RangeError,
+      'Cannot build the text task: question "What is 2 + 3?" appears in row 1 and row 3 (counting from 1)',
+    );
+    const same = textTask([ROWS[0], { prompt: ROWS[0].prompt, answer: "It is \\boxed{5}" }], {
+      tokenizer,
+      evalSize: 0,
+      warn: () => {
+        throw new Error("no warning expected");
+      },
+    });
+    assertEquals(same.reward(chat.replace(ROWS[1].prompt, ROWS[0].prompt), "#### 5"), 1);
+    // Answers without a number: a warning with the count (before: silence, reward always 0).
+    const warnings: string[] = [];
+    textTask([ROWS[0], { prompt: "Capital of France?", answer: "Paris" }, ROWS[1]], {
+      tokenizer,
+      evalSize: 0,
+      warn: (message) => warnings.push(message),
+    });
+    assertEquals(warnings, [
+      "Warning: 1 of 3 answers have no number to extract (row 2, counting from 1); the correctness reward of their questions is always 0",
+    ]);
   } finally {
     policy.dispose();
   }

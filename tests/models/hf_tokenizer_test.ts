@@ -48,3 +48,35 @@ Deno.test("applyChatTemplate: clear errors without a template or when rendering 
     "Cannot apply the chat template: ",
   );
 });
+
+Deno.test("applyChatTemplate: a Jinja syntax error names the template file, line and column", () => {
+  const tokenizerJson = Deno.readTextFileSync(ROOT + "qwen3/tokenizer.json");
+  const hi = [{ role: "user", content: "hi" }];
+  const compile = (template: string, inConfig = false) =>
+    createHfTokenizer(
+      inConfig
+        ? { tokenizerJson, tokenizerConfig: JSON.stringify({ chat_template: template }) }
+        : { tokenizerJson, tokenizerConfig: "{}", chatTemplateJinja: template },
+      undefined,
+      "models/m",
+    ).applyChatTemplate(hi);
+  // Before the fix: "Cannot apply the chat template: Unexpected end of input", nothing more.
+  assertThrows(
+    () => compile("{% for m in messages %}\n  {{ m.content }}\n  {{ 'no end quote }}\n"),
+    SyntaxError,
+    "Cannot apply the chat template: models/m/chat_template.jinja, line 3, column 3: Unexpected end of input",
+  );
+  // A parser error: the tag holding the token the parser stopped at (the one on line 2).
+  assertThrows(
+    () => compile("a\n{{ m.content ) }}\nb", true),
+    SyntaxError,
+    "Cannot apply the chat template: models/m/tokenizer_config.json (chat_template), line 2, column 1: ",
+  );
+  assertThrows(
+    () => compile("{% for m in messages %}{{ m.content }}{% endif %}"),
+    SyntaxError,
+    "chat_template.jinja, line 1, column 39: ",
+  );
+  // A runtime error names the file too.
+  assertThrows(() => compile("{{ raise_exception('no') }}"), Error, "rendering models/m/");
+});

@@ -102,3 +102,34 @@ Deno.test("a shard cut after pass 1 fails in pass 2 and disposes what was create
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a NaN or Infinity weight is refused at load, naming the tensor; nothing is allocated", async () => {
+  await initBackend({ backend: "cpu" });
+  const dir = await Deno.makeTempDir();
+  try {
+    await copyFixture("llama", dir);
+    const path = `${dir}/model.safetensors`;
+    const header = await readShardHeader(path, "model.safetensors");
+    const [name, tensor] = [...header.tensors].at(-1)!;
+    // Bit patterns of +Infinity in each stored dtype, written into the tensor's third value.
+    const infinity: Record<string, number[]> = {
+      F32: [0x00, 0x00, 0x80, 0x7f],
+      F16: [0x00, 0x7c],
+      BF16: [0x80, 0x7f],
+    };
+    const bytes = await Deno.readFile(path);
+    const width = infinity[tensor.dtype].length;
+    bytes.set(infinity[tensor.dtype], tensor.offset + 2 * width);
+    await Deno.writeFile(path, bytes);
+    const before = tf.memory().numTensors;
+    // Before the fix the model loaded and sampling failed later on NaN probabilities.
+    await assertRejects(
+      () => loadPretrained(dir),
+      RangeError,
+      `tensor "${name}" in model.safetensors must be finite, got Infinity at index 2`,
+    );
+    assertEquals(tf.memory().numTensors, before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

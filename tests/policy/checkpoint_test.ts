@@ -388,3 +388,24 @@ Deno.test("checkpoint: refuses to replace a directory that is not a checkpoint, 
   policy.dispose();
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("checkpoint: a NaN weight is refused at load, naming the weight; nothing is allocated", async () => {
+  const root = await tempDir();
+  const dir = `${root}/ckpt`;
+  const policy = createPolicy(CONFIG);
+  const weight = policy.weights.get("lnf.g")!;
+  const values = new Float32Array(weight.size).fill(1);
+  values[3] = NaN;
+  weight.assign(tf.tensor(values, weight.shape, "float32"));
+  await saveCheckpoint(dir, { policy });
+  const before = tf.memory().numTensors;
+  // Before the fix the checkpoint loaded and sampling failed later on NaN probabilities.
+  await assertRejects(
+    () => loadCheckpoint(dir),
+    RangeError,
+    `${dir}/model.safetensors: weight "lnf.g" must be finite, got NaN at index 3`,
+  );
+  assertEquals(tf.memory().numTensors, before);
+  policy.dispose();
+  await Deno.remove(root, { recursive: true });
+});

@@ -128,3 +128,45 @@ Deno.test("server error bodies: vLLM's nested and flat forms, FastAPI's detail",
   assertEquals(serverErrorMessage('{"error":"Unauthorized"}'), "Unauthorized");
   assertEquals(serverErrorMessage("plain text"), "plain text");
 });
+
+Deno.test("each retry is told to onRetry with its number, wait and cause", async () => {
+  await withServer(async (server, policy) => {
+    const told: string[] = [];
+    const sampler = remoteSampler({
+      baseUrl: server.url,
+      model: MODEL,
+      retries: 3,
+      backoffMs: 1,
+      onRetry: (retry) => told.push(retry.message),
+    });
+    server.switches.failNext = 2;
+    server.switches.failStatus = 429;
+    server.switches.retryAfter = "0";
+    disposeRollout(await sampler.sample(policy, [[1, 2]], OPTIONS));
+    // Before the fix retries were silent (no onRetry option).
+    assertEquals(told.length, 2);
+    assert(told[0].startsWith("retry 2/4 in 0.0 s after HTTP 429"), told[0]);
+    assert(told[1].startsWith("retry 3/4 in 0.0 s after HTTP 429"), told[1]);
+    assertStringIncludes(told[1], "1 prompts, n=2, max_tokens=4) at " + server.url);
+  });
+});
+
+Deno.test("a server that never answers fails at the total deadline, not after every timeout", async () => {
+  await withServer(async (server, policy) => {
+    const sampler = remoteSampler({
+      baseUrl: server.url,
+      model: MODEL,
+      retries: 3,
+      backoffMs: 1,
+      timeoutMs: 10_000,
+      deadlineMs: 150,
+    });
+    server.switches.hangNext = 10;
+    const started = performance.now();
+    // Before the fix this waited 4 × 10 s.
+    const e = await assertRejects(() => sampler.sample(policy, [[1]], OPTIONS), ServerError);
+    assert(performance.now() - started < 2_000, `${performance.now() - started} ms`);
+    assertEquals(e.kind, "timeout");
+    assertStringIncludes(e.message, "the deadline of 0.15 s was reached");
+  });
+});

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { jupyterDisplaySymbol } from "../../lib/report/display.ts";
 import { plot } from "../../lib/report/plot.ts";
-import { resetPlotlyInlining } from "../../lib/report/plotly_html.ts";
+import { PLOTLY_FILE, resetPlotlyInlining, writePlotlyFile } from "../../lib/report/plotly_html.ts";
 import { isJupyter, jupyterApi } from "../../lib/report/display.ts";
 import { withPage } from "./browser.ts";
 
@@ -33,18 +33,18 @@ Deno.test("plot returns a synchronous bundle with plotly JSON, HTML and a summar
   assertStringIncludes(html, '"y":[0.5,0.25,0.125]');
 });
 
-Deno.test("plotly.js is inlined in the first HTML output only", () => {
+Deno.test("no HTML output carries plotly.js: the first loads it from a file, once", () => {
   resetPlotlyInlining();
   const chart = plot({ data: [{ y: [1, 2] }] });
   const first = chart[jupyterDisplaySymbol]()["text/html"] as string;
   const second = chart[jupyterDisplaySymbol]()["text/html"] as string;
-  const other = plot({ data: [{ y: [3] }] })[jupyterDisplaySymbol]()["text/html"] as string;
-  assertStringIncludes(first, PLOTLY_MARKER);
-  assertEquals(first.split(PLOTLY_MARKER).length, 2, "exactly one copy");
-  assert(first.length > 3_000_000, `plotly.js is large, got ${first.length} characters`);
-  assert(!second.includes(PLOTLY_MARKER));
-  assert(!other.includes(PLOTLY_MARKER));
-  assert(second.length < 5_000);
+  // Before the fix the first output held all of plotly.js (4.8 MB in every notebook).
+  assert(!first.includes(PLOTLY_MARKER));
+  assert(first.length < 20_000, `${first.length} characters`);
+  assertStringIncludes(first, '"/files/" + m[2] + "plotly.min.js"');
+  assertEquals(first.split("/* loads window.Plotly */").length, 2, "one loader tag");
+  assert(!second.includes("/* loads window.Plotly */"));
+  assert(second.length < 20_000);
 });
 
 Deno.test("plot embeds a PNG fallback inside the div and escapes script-closing text", () => {
@@ -88,31 +88,50 @@ Deno.test("outside the kernel Deno.jupyter is not touched and isJupyter is false
   assertEquals(jupyterApi(), undefined);
 });
 
-Deno.test("plot's HTML draws in Chromium, also when a figure renders before plotly.js loads", async () => {
+Deno.test("plot's HTML loads plotly.min.js next to the notebook and draws, in any output order", async () => {
   resetPlotlyInlining();
   const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
   const first = plot({ data: [{ y: [1, 3, 2] }] })[jupyterDisplaySymbol]()["text/html"] as string;
   const second = plot({ data: [{ type: "bar", x: ["a", "b", "c"], y: [1, 2, 3] }] }, { png })[
     jupyterDisplaySymbol
   ]()["text/html"] as string;
-  assertStringIncludes(first, PLOTLY_MARKER);
-  assert(!second.includes(PLOTLY_MARKER));
-  // The second output comes first in the page: it must wait for window.Plotly.
+  // A Jupyter server's routes: the notebook page under /lab/tree/, its folder's files under /files/.
+  const dir = await Deno.makeTempDir();
+  assert(writePlotlyFile(dir));
+  const plotlyJs = await Deno.readFile(`${dir}/${PLOTLY_FILE}`);
+  await Deno.remove(dir, { recursive: true });
+  const requested: string[] = [];
   const page = `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
 <div class="output">${second}</div><div class="output">${first}</div></body></html>`;
-  const result = await withPage(async (p) => {
-    await p.setContent(page);
-    await p.waitForFunction(() => {
-      const doc = (globalThis as unknown as {
-        document: { querySelectorAll(s: string): { length: number } };
-      }).document;
-      return doc.querySelectorAll(".trepo-plot:has(svg.main-svg)").length === 2;
-    });
-    return {
-      fallbackImages: await p.locator("img.trepo-plot-fallback").count(),
-      bars: await p.locator(".bars .point").count(),
-    };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    requested.push(path);
+    if (path === "/lab/tree/work/nb.ipynb") {
+      return new Response(page, { headers: { "content-type": "text/html" } });
+    }
+    if (path === "/files/work/plotly.min.js") {
+      return new Response(plotlyJs, { headers: { "content-type": "text/javascript" } });
+    }
+    return new Response("not found", { status: 404 });
   });
-  assertEquals(result.fallbackImages, 0, "the PNG fallback is removed once plotly draws");
-  assertEquals(result.bars, 3);
+  try {
+    const result = await withPage(async (p) => {
+      await p.goto(`http://127.0.0.1:${server.addr.port}/lab/tree/work/nb.ipynb`);
+      await p.waitForFunction(() => {
+        const doc = (globalThis as unknown as {
+          document: { querySelectorAll(s: string): { length: number } };
+        }).document;
+        return doc.querySelectorAll(".trepo-plot:has(svg.main-svg)").length === 2;
+      });
+      return {
+        fallbackImages: await p.locator("img.trepo-plot-fallback").count(),
+        bars: await p.locator(".bars .point").count(),
+      };
+    });
+    assertEquals(result.fallbackImages, 0, "the PNG fallback is removed once plotly draws");
+    assertEquals(result.bars, 3);
+    assertEquals(requested.filter((r) => r === "/files/work/plotly.min.js").length, 1);
+  } finally {
+    await server.shutdown();
+  }
 });

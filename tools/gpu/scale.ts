@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, initBackend } from "../../lib/backend.ts";
+import { defaultResultsPath } from "../../lib/cli/results_path.ts";
 import { createPolicy } from "../../lib/policy/transformer.ts";
 import { applyUpdate } from "../../lib/algorithms/update.ts";
 import { sample } from "../../lib/sample/sample.ts";
@@ -20,7 +21,7 @@ const flag = (name: string) => {
 };
 const quick = args.includes("--quick");
 const backend = flag("--backend") as BackendName | undefined;
-const out = flag("--out") ?? "results/gpu/scale_tfjs.json";
+const out = flag("--out") ?? defaultResultsPath("results/gpu/scale_tfjs.json", quick);
 const info = await initBackend(backend === undefined ? {} : { backend });
 const widths = quick ? [32] : [128, 512, 1024];
 const depths = quick ? [1] : [2, 8, 12];

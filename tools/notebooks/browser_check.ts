@@ -114,6 +114,9 @@ async function main(): Promise<number> {
   } else {
     for (const path of options.notebooks) {
       await Deno.copyFile(path, `${servedDir}/${basename(path)}`);
+      // The plotly.js its figures load (written by the kernel next to the notebook).
+      const plotly = `${path.slice(0, path.lastIndexOf("/") + 1)}plotly.min.js`;
+      await Deno.copyFile(plotly, `${servedDir}/plotly.min.js`).catch(() => {});
     }
   }
 

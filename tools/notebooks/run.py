@@ -43,6 +43,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -337,6 +338,13 @@ def execute(path: str, nb: Any, args: argparse.Namespace) -> LateOutputClient:
     return client
 
 
+def copy_plotly(path: str, output_dir: str) -> None:
+    """Copy the plotly.min.js the kernel wrote next to the notebook, which its figures load."""
+    source = os.path.join(os.path.dirname(os.path.abspath(path)), "plotly.min.js")
+    if os.path.isfile(source) and os.path.abspath(output_dir) != os.path.dirname(source):
+        shutil.copyfile(source, os.path.join(output_dir, "plotly.min.js"))
+
+
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[-1] if text else type(error).__name__
@@ -418,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.output_dir:
                     os.makedirs(args.output_dir, exist_ok=True)
                     nbformat.write(nb, os.path.join(args.output_dir, os.path.basename(path)))
+                    copy_plotly(path, args.output_dir)
             check_outputs(path, nb)
             outputs = sum(len(c.get("outputs", [])) for c in nb.cells if c.cell_type == "code")
             cells = sum(1 for c in nb.cells if c.cell_type == "code")
