@@ -119,7 +119,20 @@ export { disposeRollout, type Rollout } from "./lib/sample/rollout.ts";
 export { sample, type SampleOptions } from "./lib/sample/sample.ts";
 export { localSampler, type Sampler } from "./lib/sample/sampler.ts";
 export { greedy, type GreedyOptions } from "./lib/sample/greedy.ts";
-export { tokenLogProbs, type TokenLogProbsOptions } from "./lib/sample/token_log_probs.ts";
+export {
+  tokenLogProbs,
+  type TokenLogProbsAndEntropy,
+  tokenLogProbsAndEntropy,
+  type TokenLogProbsOptions,
+} from "./lib/sample/token_log_probs.ts";
+export {
+  HEAD_CHUNK_FLOATS,
+  headLogits,
+  type HeadLogProbs,
+  headLogProbs,
+  type HeadLogProbsOptions,
+  policyHeadLogProbs,
+} from "./lib/models/lm_head.ts";
 export { tokenValues } from "./lib/sample/token_values.ts";
 export {
   type Continuations,
@@ -265,6 +278,7 @@ export {
   ServerError,
   type ServerErrorKind,
   type ServerRequest,
+  type ServerRetry,
 } from "./lib/remote/server_client.ts";
 export { type ConcurrencyLimit, concurrencyLimit } from "./lib/remote/concurrency.ts";
 export { addition } from "./lib/tasks/addition.ts";
@@ -528,7 +542,7 @@ export {
   type TokenizerFiles,
 } from "./lib/models/hf_tokenizer.ts";
 export type { HfConfig, ModelFamily } from "./lib/models/hf_config.ts";
-export type { Architecture, ProjectionLayout } from "./lib/policy/architecture.ts";
+export type { Architecture, LinearHead, ProjectionLayout } from "./lib/policy/architecture.ts";
 export {
   type LoraAdapter,
   loraAdapterOf,
@@ -537,5 +551,10 @@ export {
   loraPolicy,
   mergeAdapter,
 } from "./lib/models/lora.ts";
-export { loadAdapter, saveAdapter, type SaveAdapterOptions } from "./lib/models/peft_adapter.ts";
+export {
+  loadAdapter,
+  type LoadAdapterOptions,
+  saveAdapter,
+  type SaveAdapterOptions,
+} from "./lib/models/peft_adapter.ts";
 export type { KeyValueCache, TrunkOptions, TrunkOutput } from "./lib/policy/layers.ts";

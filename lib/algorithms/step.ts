@@ -324,7 +324,7 @@ export async function sampleResponses(
   if (!sampler.remote) return rollout;
   let local: tf.Tensor2D;
   try {
-    local = tf.tidy(() => tokenLogProbs(policy, rollout, { temperature: config.temperature }));
+    local = constantLogProbs(policy, rollout, config);
   } catch (error) {
     disposeRollout(rollout);
     throw error;
@@ -382,9 +382,49 @@ export async function scoreRollout(
 export function referenceLogProbs(state: StepState, rollout: Rollout): tf.Tensor2D | undefined {
   const reference = state.reference;
   if (reference === undefined) return undefined;
-  return tf.tidy(() =>
-    tokenLogProbs(reference, rollout, { temperature: state.config.temperature })
-  );
+  return constantLogProbs(reference, rollout, state.config);
+}
+
+/**
+ * Log-probs of a rollout outside any gradient (reference, or a remote sampler's local old
+ * log-probs), `[B, T]`, in passes of `config.microBatchSize` rows when it is set, so that no pass
+ * holds more activations than one micro-batch of the update (each pass is trimmed to its own
+ * longest response and padded back with zeros).
+ *
+ * @param policy The policy or the reference.
+ * @param rollout The responses, `B` rows.
+ * @param config The recipe's config (`temperature`, `microBatchSize`).
+ * @returns `[B, T]`.
+ */
+export function constantLogProbs(
+  policy: Policy,
+  rollout: Rollout,
+  config: Pick<RlConfig, "temperature" | "microBatchSize">,
+): tf.Tensor2D {
+  const options = { temperature: config.temperature };
+  const rows = rollout.lengths.length;
+  const size = config.microBatchSize;
+  if (size <= 0 || size >= rows) return tf.tidy(() => tokenLogProbs(policy, rollout, options));
+  const width = rollout.tokens.shape[1];
+  const parts: tf.Tensor2D[] = [];
+  try {
+    for (let start = 0; start < rows; start += size) {
+      const ids = Array.from({ length: Math.min(size, rows - start) }, (_, i) => start + i);
+      const part = selectRows(rollout, ids);
+      try {
+        parts.push(tf.tidy(() => {
+          const lp = tokenLogProbs(policy, part, options);
+          const pad = width - lp.shape[1];
+          return pad > 0 ? tf.pad(lp, [[0, 0], [0, pad]]) : lp;
+        }));
+      } finally {
+        disposeRollout(part);
+      }
+    }
+    return tf.concat(parts, 0);
+  } finally {
+    tf.dispose(parts);
+  }
 }
 
 /** The constants and the differentiable log-probs one minibatch's loss sees. */

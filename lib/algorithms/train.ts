@@ -901,6 +901,7 @@ export interface RunState {
   importanceSamplingCap?: number | null;
   /** Adam's bias-correction powers. */
   adam?: { policy?: [number, number]; value?: [number, number] };
+  /** Fields of other versions, kept as they were read. */
   [key: string]: unknown;
 }
 

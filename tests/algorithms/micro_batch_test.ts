@@ -365,3 +365,38 @@ Deno.test("updatePolicy refuses a non-dividing microBatchSize before any Adam st
   advantages.dispose();
   policy.dispose();
 });
+
+Deno.test("constantLogProbs: reference log-probs in passes of microBatchSize rows equal one pass", async () => {
+  await initBackend({ backend: "cpu" });
+  const policy = createPolicy({
+    vocabSize: 9,
+    dModel: 8,
+    layers: 1,
+    heads: 2,
+    maxLength: 16,
+    seed: 4,
+  });
+  const { sample } = await import("../../lib/sample/sample.ts");
+  const { constantLogProbs } = await import("../../lib/algorithms/step.ts");
+  // Lengths differ (EOS 0 ends some responses early), so each pass trims and pads its width.
+  const rollout = await sample(policy, [[1, 2], [3], [4, 5, 6]], {
+    groupSize: 2,
+    maxTokens: 6,
+    eosToken: 0,
+    seed: 7,
+  });
+  const before = tf.memory().numTensors;
+  const whole = tokenLogProbs(policy, rollout, { temperature: 0.9 });
+  const expected = await whole.data();
+  for (const microBatchSize of [1, 4, 6]) {
+    const lp = constantLogProbs(policy, rollout, { temperature: 0.9, microBatchSize });
+    assertEquals(lp.shape, whole.shape);
+    const got = await lp.data();
+    for (let i = 0; i < got.length; i++) assertAlmostEquals(got[i], expected[i], 1e-5);
+    lp.dispose();
+  }
+  whole.dispose();
+  assertEquals(tf.memory().numTensors, before);
+  disposeRollout(rollout);
+  policy.dispose();
+});
