@@ -32,8 +32,8 @@
  * memory), and the update count is 0.74–1.04 of the measured update transient (tiny GPT and Llama shapes).
  * - **head** (`lm_head.ts`): the chunked fused log-softmax keeps `[N]` values and allocates, per
  *   chunk of `R = min(N, ⌊2²³ / V⌋)` rows, {@linkcode HEAD_CHUNK_TENSORS} tensors `[R, V]`, plus
- *   one transposed copy of the `[V, d]` table while the chunk's matmul runs, plus, when the head
- *   is trained, three `[V, d]` tensors of its backward pass (the chunk's weight gradient, the
+ *   (the `[V, d]` table is never transposed: on plain wasm its products are flag-free matmuls
+ *   with `W` on the left), plus, when the head is trained, three `[V, d]` tensors of its backward pass (the chunk's weight gradient, the
  *   target rows' scatter and their running sum).
  *
  * Phases (the peak is the largest): **sampling** (persistent + the larger of the prefill forward
@@ -121,7 +121,10 @@ export interface StepShape {
   prefillRows?: number;
   /** Tokens of each prefill row (default `promptTokens`; TRePO's prefixes: up to the whole sequence). */
   prefillTokens?: number;
-  /** Rows of a log-prob pass without a tape (reference or old log-probs; default `rows`, 0 = none). */
+  /**
+   * Rows scored without a tape (reference or old log-probs; default `rows`, 0 = none); they run in
+   * passes of the micro-batch.
+   */
   logProbRows?: number;
 }
 
@@ -210,8 +213,8 @@ export function forwardBytes(model: ModelShape, rows: number, length: number): n
 
 /**
  * Bytes of the chunked fused head over `tokens` rows: {@linkcode HEAD_CHUNK_TENSORS} tensors of
- * `[R, V]`, `R = min(tokens, ⌊2²³ / V⌋)` (at least 1), one transposed `[V, d]` table, and three
- * more `[V, d]` when the head is trained (`training` and `model.headTrained`).
+ * `[R, V]`, `R = min(tokens, ⌊2²³ / V⌋)` (at least 1), and three `[V, d]` when the head is
+ * trained (`training` and `model.headTrained`). The table itself is never transposed or copied.
  *
  * @param model The model shape (`vocab`, `hidden`, `headTrained`, the parameter counts).
  * @param tokens Rows of hidden states the head scores.
@@ -224,8 +227,8 @@ export function forwardBytes(model: ModelShape, rows: number, length: number): n
  * import { assertEquals } from "@std/assert";
  *
  * const shape = { vocab: 49152, hidden: 576, headTrained: false };
- * assertEquals(headBytes(shape, 1024), 4 * (4 * 170 * 49152 + 49152 * 576));
- * assertEquals(headBytes({ ...shape, headTrained: true }, 1024, true), 4 * (4 * 170 * 49152 + 4 * 49152 * 576));
+ * assertEquals(headBytes(shape, 1024), 4 * (4 * 170 * 49152));
+ * assertEquals(headBytes({ ...shape, headTrained: true }, 1024, true), 4 * (4 * 170 * 49152 + 3 * 49152 * 576));
  * ```
  */
 export function headBytes(
@@ -239,7 +242,7 @@ export function headBytes(
   const rows = Math.max(1, Math.min(tokens, Math.floor(HEAD_CHUNK_ELEMENTS / model.vocab)));
   const trained = model.headTrained ??
     ((model.trainableParameters ?? 0) >= (model.parameters ?? Infinity));
-  const tables = training && trained ? 4 : 1;
+  const tables = training && trained ? 3 : 0;
   return FLOAT32_BYTES *
     (HEAD_CHUNK_TENSORS * rows * model.vocab + tables * model.vocab * model.hidden);
 }
@@ -295,7 +298,8 @@ function planFor(model: ModelShape, step: StepShape, micro: number, limit: Memor
   const trained = model.trainableParameters + positive(model.valueParameters);
   const length = step.promptTokens + step.responseTokens;
   const sampledRows = step.sampledRows ?? step.rows;
-  const logProbRows = step.logProbRows ?? step.rows;
+  // Reference and old log-probs run in passes of the micro-batch (`constantLogProbs`).
+  const logProbRows = Math.min(step.logProbRows ?? step.rows, micro);
   const items: MemoryItems = {
     weights: FLOAT32_BYTES * model.parameters,
     reference: FLOAT32_BYTES * positive(model.referenceParameters),
@@ -516,7 +520,7 @@ export function describePeak(plan: MemoryPlan): string {
   } else if (plan.peakPhase === "sampling") {
     parts.push(["KV cache or prefill", plan.phases.sampling - plan.persistentBytes]);
   } else {
-    parts.push(["whole-batch log-prob forward", plan.phases.logProbs - plan.persistentBytes]);
+    parts.push(["log-prob forward of a micro-batch", plan.phases.logProbs - plan.persistentBytes]);
   }
   return parts.filter(([, b]) => b > 0).map(([name, b]) => `${name} ${formatBytes(b)}`).join(
     ", ",

@@ -52,8 +52,8 @@ Deno.test("memory plan: a tiny shape, item by item, by hand", () => {
   // 5·2·3² = 90 per row; outside the layers 4·4 = 16 per token and 3² = 9 per row.
   // Forward of 2 rows × 3 tokens: 2 layers × (6·137 + 2·90) + 6·16 + 2·9 = 2118 floats.
   assertEquals(forwardBytes(TINY, 2, 3), 4 * 2118);
-  // Head: R = min(6, ⌊2²³/10⌋) = 6 rows, 4 tensors [6, 10], one [10, 4] table, 3 more when trained.
-  assertEquals(headBytes(TINY, 6, true), 4 * (4 * 60 + 4 * 40));
+  // Head: R = min(6, ⌊2²³/10⌋) = 6 rows, 4 tensors [6, 10], three [10, 4] tables when trained.
+  assertEquals(headBytes(TINY, 6, true), 4 * (4 * 60 + 3 * 40));
   assertEquals(plan.items, {
     weights: 4000,
     reference: 4000,
@@ -63,14 +63,14 @@ Deno.test("memory plan: a tiny shape, item by item, by hand", () => {
     optimizer: 8000,
     kvCache: 2 * (2 * 2 * 4 * 3 * 2 * 4), // old + new cache: 2 × (K,V × L × rows × S × w × 4 B)
     activations: 2 * 4 * 2118,
-    head: 4 * 400,
+    head: 4 * 360,
   });
   const persistent = 4000 + 4000 + 8000;
   assertEquals(plan.persistentBytes, persistent);
-  assertEquals(plan.phases.update, persistent + 4000 + 4000 + 16944 + 1600);
-  // Log-probs over 4 rows × 3 tokens: forward 2·(12·137 + 4·90) + 12·16 + 4·9 = 4236 floats,
-  // head over 12 rows without its backward 4·(4·120 + 40).
-  assertEquals(plan.phases.logProbs, persistent + 4 * 4236 + 4 * 520);
+  assertEquals(plan.phases.update, persistent + 4000 + 4000 + 16944 + 1440);
+  // Log-probs of 4 rows run in passes of the micro-batch, 2 rows × 3 tokens: forward 2118
+  // floats, head over 6 rows without its backward 4·(4·60).
+  assertEquals(plan.phases.logProbs, persistent + 4 * 2118 + 4 * 240);
   // Sampling: the larger of the KV cache (768 B) and the prefill of 2 rows × 2 tokens.
   assertEquals(plan.phases.sampling, persistent + Math.max(768, forwardBytes(TINY, 2, 2)));
   assertEquals(plan.peakPhase, "update");
