@@ -109,10 +109,10 @@ export function runStepShape(
  * @throws {MemoryPlanError} When the run does not fit; the message gives the numbers and the ways out.
  */
 export function planRun(policy: Policy, config: RlConfig, options: RunMemoryOptions): MemoryPlan {
-  return planShape(policyModelShape(policy), config, {
-    allocatedBytes: 4 * policy.parameterCount,
-    ...options,
-  });
+  const shape = policyModelShape(policy);
+  // Every weight the forward reads exists already (a LoRA policy's base too, not only its
+  // adapters): counted by the plan, so not taken off the limit as well.
+  return planShape(shape, config, { allocatedBytes: 4 * shape.parameters, ...options });
 }
 
 /**

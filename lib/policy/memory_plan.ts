@@ -20,7 +20,8 @@
  *   two RMSNorms `2·3d`, two residual adds and the o/down projections `4d`; q, its RoPE
  *   (two half slices, negation, concat, two products, sum) and the head transposes before and
  *   after attention `9.5q`; k and v, the RoPE of k and their transposes `9.5w`; gate, up,
- *   sigmoid and two products `5m` — all per token — plus per row the scores, their scaling,
+ *   sigmoid and two products `5m`, and under LoRA `2o` for each projection of width `o` (its
+ *   adapter's product and the sum) — all per token — plus per row the scores, their scaling,
  *   the causal bias added and the softmax `4·h·S²` (one more `h·S²` for the tiled bias when
  *   h > g). Outside the layers: the embedding rows and the final norm `4d` per token and the
  *   causal bias `S²` per row. Under a gradient tape the update holds
@@ -205,7 +206,10 @@ const positive = (n: number | undefined) => Math.max(0, n ?? 0);
 export function forwardBytes(model: ModelShape, rows: number, length: number): number {
   const { layers, hidden: d, heads: h, queryWidth: q, kvWidth: w, intermediate: m } = model;
   const tokens = rows * length;
-  const perToken = 10 * d + 9.5 * q + 9.5 * w + 5 * m;
+  // Under LoRA every adapted projection of width o adds its adapter's product and the sum, 2o
+  // (counted as if every projection were adapted: q, k, v, o, gate, up, down).
+  const lora = model.trainableParameters < model.parameters ? 2 * (q + 2 * w + 2 * d + 2 * m) : 0;
+  const perToken = 10 * d + 9.5 * q + 9.5 * w + 5 * m + lora;
   const scoreCopies = w < q ? 5 : 4;
   const perLayer = tokens * perToken + rows * scoreCopies * h * length * length;
   return FLOAT32_BYTES * (layers * perLayer + tokens * 4 * d + rows * length * length);
