@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""PyTorch side of `deno task bench:lm` (lib/cli/bench_lm.ts): the same random llama model
-(SmolLM2-135M's shape unless told otherwise) and the same workload, fp32 on the CPU.
+"""PyTorch side of `deno task bench:lm` (lib/cli/bench_lm.ts): a random model from the same
+`config.json` (which bench:lm writes to a file; any model type transformers knows) and the same
+workload, fp32 on the CPU.
 
-* sampling: `generate(do_sample=True)` with the KV cache, `samplePrompts` prompts of
-  `promptTokens` random tokens, exactly `newTokens` new tokens each (one timed call after a
-  2-token warm-up);
+* sampling of the base model: `generate(do_sample=True)` with the KV cache, `samplePrompts`
+  prompts of `promptTokens` random tokens, exactly `newTokens` new tokens each (one timed call
+  after a 2-token warm-up);
 * one Adam step on `trainBatch` x `trainTokens` tokens: mean log-prob of the last
-  `trainTokens - 1` tokens, backward, `torch.optim.Adam` (timed steps after one untimed);
-* peak RSS of the process (`ru_maxrss`).
+  `trainTokens - 1` tokens, backward, `torch.optim.Adam` over every weight, or, with
+  `--lora-rank`, over a PEFT LoRA adapter (`get_peft_model`, `--lora-alpha`, `--lora-targets`)
+  (timed steps after one untimed);
+* peak RSS of the process (`ru_maxrss`) after sampling and at the end.
 
-    python3 tools/bench_lm.py --layers 30 --threads 2 --steps 1 --out /tmp/torch.json
+    python3 tools/bench_lm.py --config CONFIG.json --threads 2 --steps 1 --out /tmp/torch.json
 """
 
 import argparse
@@ -22,37 +25,38 @@ import time
 def main():
     p = argparse.ArgumentParser()
     for name, default in [
-        ("layers", 30), ("hidden", 576), ("heads", 9), ("kvHeads", 3), ("intermediate", 1536),
-        ("vocab", 49152), ("samplePrompts", 16), ("promptTokens", 64), ("newTokens", 64),
-        ("trainBatch", 4), ("trainTokens", 256), ("steps", 1), ("threads", 2),
+        ("samplePrompts", 16), ("promptTokens", 64), ("newTokens", 64), ("trainBatch", 4),
+        ("trainTokens", 256), ("steps", 1), ("threads", 2), ("lora-rank", 0), ("lora-alpha", 0),
     ]:
         p.add_argument(f"--{name}", type=int, default=default)
     p.add_argument("--out", required=True)
+    p.add_argument("--config", help="the config.json of the random model")
     p.add_argument("--model", help="a checkpoint folder to load instead of the random model")
+    p.add_argument("--lora-targets", default="", help="comma-separated PEFT target_modules")
     a = p.parse_args()
+    if (a.config is None) == (a.model is None):
+        p.error("give --config or --model")
 
     import torch
     import transformers
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    config = LlamaConfig(
-        hidden_size=a.hidden, intermediate_size=a.intermediate, num_hidden_layers=a.layers,
-        num_attention_heads=a.heads, num_key_value_heads=a.kvHeads, vocab_size=a.vocab,
-        max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
-        tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=0,
-        attn_implementation="sdpa",
-    )
     if a.model:
-        from transformers import AutoModelForCausalLM
-        model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32)
-        a.vocab = model.config.vocab_size
+        model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32,
+                                                     attn_implementation="sdpa")
     else:
-        model = LlamaForCausalLM(config).float()
+        with open(a.config) as f:
+            fields = json.load(f)
+        fields.pop("torch_dtype", None)
+        config = AutoConfig.for_model(**fields)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32,
+                                                 attn_implementation="sdpa")
+    vocab = model.config.vocab_size
     params = sum(t.numel() for t in model.parameters())
     g = torch.Generator().manual_seed(7)
-    prompts = torch.randint(1, a.vocab, (a.samplePrompts, a.promptTokens), generator=g)
+    prompts = torch.randint(1, vocab, (a.samplePrompts, a.promptTokens), generator=g)
     model.eval()
     with torch.no_grad():
         model.generate(prompts[:2], attention_mask=torch.ones_like(prompts[:2]), do_sample=True,
@@ -64,10 +68,22 @@ def main():
         sample_s = time.perf_counter() - t0
     sample_tokens = (out.shape[1] - a.promptTokens) * out.shape[0]
     print(f"  sampling: {sample_tokens} tokens in {sample_s:.2f} s", flush=True)
+    sample_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+    lora = None
+    if a.lora_rank > 0:
+        import peft
+        targets = [t for t in a.lora_targets.split(",") if t]
+        model = peft.get_peft_model(model, peft.LoraConfig(
+            r=a.lora_rank, lora_alpha=a.lora_alpha or 2 * a.lora_rank, lora_dropout=0.0,
+            target_modules=targets, bias="none"))
+        trainable = [t for t in model.parameters() if t.requires_grad]
+        lora = {"rank": a.lora_rank, "alpha": a.lora_alpha or 2 * a.lora_rank,
+                "target_modules": targets,
+                "trainable_parameters": sum(t.numel() for t in trainable)}
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5)
-    tokens = torch.randint(1, a.vocab, (a.trainBatch, a.trainTokens), generator=g)
+    opt = torch.optim.Adam([t for t in model.parameters() if t.requires_grad], lr=1e-5)
+    tokens = torch.randint(1, vocab, (a.trainBatch, a.trainTokens), generator=g)
     times = []
     for i in range(a.steps + 1):
         t0 = time.perf_counter()
@@ -92,8 +108,11 @@ def main():
         "adam_step_ms": times,
         "adam_step_median_ms": statistics.median(times),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "sample_peak_rss_mib": sample_peak,
+        "lora": lora,
         "info": {"torch": torch.__version__, "transformers": transformers.__version__,
-                 "threads": a.threads, "attn_implementation": "sdpa"},
+                 "threads": a.threads, "attn_implementation": "sdpa",
+                 **({"peft": __import__("peft").__version__} if lora else {})},
     }
     with open(a.out, "w") as f:
         json.dump(result, f)

@@ -1,18 +1,28 @@
 /**
- * `deno task bench:lm [--layers N] [--quick] [--blas off,openblas] [--python python3] [--out results/bench_lm.json]`:
- * a randomly initialised model with SmolLM2-135M's shape (llama: hidden 576, 30 layers, 9 heads,
- * 3 key/value heads, intermediate 1536, vocabulary 49152, tied head; built in memory, nothing
- * downloaded), measuring sampling throughput (16 prompts × 64 tokens, 64 new tokens, KV cache),
- * one Adam step on 4 × 256 tokens (teacher-forced log-probs of 255 tokens after a 1-token prompt,
- * the RL loss path) and the peak resident memory of each run. Each trepo variant (plain wasm, and
+ * `deno task bench:lm [--shape smollm2-135m|qwen2.5-0.5b] [--lora-rank R] [--layers N] [--quick] [--blas off,openblas] [--python python3] [--out FILE]`:
+ * a randomly initialised model with a real model's shape (`real_model_shapes.json`, the list
+ * `tools/make_random_model.py` writes folders from too; built in memory, nothing downloaded):
+ * SmolLM2-135M (llama: hidden 576, 30 layers, 9 heads, 3 key/value heads, intermediate 1536,
+ * vocabulary 49152, tied head; the default) or Qwen2.5-0.5B (qwen2: hidden 896, 24 layers, 14
+ * heads, 2 key/value heads, intermediate 4864, vocabulary 151936, tied, q/k/v biases). It measures
+ * sampling throughput of the base model (16 prompts × 64 tokens, 64 new tokens, KV cache), one
+ * Adam step on 4 × 256 tokens (teacher-forced log-probs of 255 tokens after a 1-token prompt, the
+ * RL loss path) and the peak resident memory after each. The Adam step trains every weight, or,
+ * with `--lora-rank R` (default 8 for Qwen2.5-0.5B, 0 = full for SmolLM2-135M), a LoRA adapter
+ * of rank R and α = 2R on every linear projection, as `deno task train --lora-rank R` does (PEFT's
+ * `get_peft_model` with the same targets on the PyTorch side). Each trepo variant (plain wasm, and
  * wasm with the native OpenBLAS GEMM when it loads) runs in its own process, so peak RSS is its
- * own. When Python with torch and transformers is found, the same shapes run in PyTorch (2
- * threads, `tools/bench_lm.py`) in the same invocation and the JSON records the ratios; when not,
- * the JSON says so. `--model DIR|org/name[@revision]` measures a real checkpoint instead (both
- * sides load the same folder; a Hub repo is pulled into the cache first).
+ * own. When Python with torch and transformers (and peft, for LoRA) is found, the same shapes run
+ * in PyTorch (2 threads, `tools/bench_lm.py`) in the same invocation and the JSON records the
+ * ratios; when not, the JSON says so. `--model DIR|org/name[@revision]` measures a real checkpoint
+ * instead (both sides load the same folder; a Hub repo is pulled into the cache first).
+ *
+ * Written to `results/bench_lm.json` (SmolLM2-135M) or `results/bench_lm_<shape>.json` (other
+ * shapes) unless `--out` is given; the JSON says which shape ran and whether the step was LoRA.
  *
  * `--layers N` keeps the width and vocabulary but uses N layers; `--quick` is `--layers 2` with
- * the same batch shapes. The JSON records exactly what ran.
+ * the same batch shapes, and writes to the git-ignored `results/quick/bench_lm.json` unless `--out`
+ * is given. The JSON records exactly what ran.
  *
  * @module
  */
@@ -31,6 +41,8 @@ import { sample } from "../sample/sample.ts";
 import { disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { tokenLogProbs } from "../sample/token_log_probs.ts";
 import { Random } from "../random.ts";
+import { loraPolicy } from "../models/lora.ts";
+import REAL_MODEL_SHAPES from "./real_model_shapes.json" with { type: "json" };
 
 /** The shapes one benchmark run uses. */
 export interface LmBenchShape {
@@ -58,46 +70,115 @@ export interface LmBenchShape {
   trainTokens: number;
 }
 
-/** SmolLM2-135M's shape with the benchmark's batch shapes. */
-export const SMOLLM2_135M_SHAPE: LmBenchShape = {
-  layers: 30,
-  hidden: 576,
-  heads: 9,
-  kvHeads: 3,
-  intermediate: 1536,
-  vocab: 49152,
-  samplePrompts: 16,
-  promptTokens: 64,
-  newTokens: 64,
-  trainBatch: 4,
-  trainTokens: 256,
-};
+/** The real models whose shapes `--shape` names (the keys of `real_model_shapes.json`). */
+export type LmBenchModel = keyof typeof REAL_MODEL_SHAPES;
+
+/** Every `--shape` name, the default first. */
+export const LM_BENCH_MODELS = Object.keys(REAL_MODEL_SHAPES) as LmBenchModel[];
 
 /**
- * The `config.json` of a llama model with the given shape (SmolLM2-135M's other fields:
- * `rope_theta` 100000, `rms_norm_eps` 1e-5, 8192 positions, tied head).
+ * A real model's shape with the benchmark's batch shapes (16 prompts × 64 tokens + 64 new; Adam
+ * on 4 × 256 tokens).
+ *
+ * @param model The model, e.g. `"smollm2-135m"`.
+ * @returns Its widths, layers and vocabulary from `real_model_shapes.json`, and the batch shapes.
+ *
+ * @example
+ * ```ts
+ * import { lmBenchShape } from "./bench_lm.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const s = lmBenchShape("qwen2.5-0.5b");
+ * assertEquals([s.hidden, s.layers, s.heads, s.kvHeads, s.vocab], [896, 24, 14, 2, 151936]);
+ * ```
+ */
+export function lmBenchShape(model: LmBenchModel): LmBenchShape {
+  const c = REAL_MODEL_SHAPES[model].config;
+  return {
+    layers: c.num_hidden_layers,
+    hidden: c.hidden_size,
+    heads: c.num_attention_heads,
+    kvHeads: c.num_key_value_heads,
+    intermediate: c.intermediate_size,
+    vocab: c.vocab_size,
+    samplePrompts: 16,
+    promptTokens: 64,
+    newTokens: 64,
+    trainBatch: 4,
+    trainTokens: 256,
+  };
+}
+
+/** SmolLM2-135M's shape with the benchmark's batch shapes. */
+export const SMOLLM2_135M_SHAPE: LmBenchShape = lmBenchShape("smollm2-135m");
+
+/**
+ * The `config.json` of a model with the given shape: the real model's (`rope_theta`, norm
+ * epsilon, positions, tied head, BOS/EOS ids, model type) with the widths, layers and vocabulary
+ * of `shape`.
  *
  * @param shape The shape.
+ * @param model Whose other fields (default SmolLM2-135M's).
  * @returns The config, as `loadPretrained` would read it.
+ *
+ * @example
+ * ```ts
+ * import { lmBenchConfig, lmBenchShape } from "./bench_lm.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const c = lmBenchConfig({ ...lmBenchShape("qwen2.5-0.5b"), layers: 2 }, "qwen2.5-0.5b");
+ * assertEquals([c.model_type, c.num_hidden_layers, c.rope_theta], ["qwen2", 2, 1e6]);
+ * ```
  */
-export function llamaBenchConfig(shape: LmBenchShape): HfConfig {
+export function lmBenchConfig(
+  shape: LmBenchShape,
+  model: LmBenchModel = "smollm2-135m",
+): HfConfig {
   return {
-    model_type: "llama",
-    architectures: ["LlamaForCausalLM"],
+    ...REAL_MODEL_SHAPES[model].config,
     hidden_size: shape.hidden,
     intermediate_size: shape.intermediate,
     num_hidden_layers: shape.layers,
     num_attention_heads: shape.heads,
     num_key_value_heads: shape.kvHeads,
     vocab_size: shape.vocab,
-    max_position_embeddings: 8192,
-    rms_norm_eps: 1e-5,
-    rope_theta: 100000,
-    tie_word_embeddings: true,
-    hidden_act: "silu",
-    bos_token_id: 0,
-    eos_token_id: 0,
   };
+}
+
+/**
+ * The module names of every linear projection of a pretrained model (`q_proj`, …, `down_proj`
+ * for the RoPE decoders, `c_attn`, … for GPT-2): the LoRA targets `deno task train --lora-rank`
+ * uses by default, and the `target_modules` given to PEFT on the PyTorch side.
+ *
+ * @param config The model's `config.json`.
+ * @returns The distinct last components of its projection paths, in model order.
+ *
+ * @example
+ * ```ts
+ * import { everyProjectionName, lmBenchConfig, lmBenchShape } from "./bench_lm.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const config = lmBenchConfig({ ...lmBenchShape("smollm2-135m"), layers: 1 });
+ * assertEquals(everyProjectionName(config), [
+ *   "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+ * ]);
+ * ```
+ */
+export function everyProjectionName(config: HfConfig): string[] {
+  const modules = modelFamily(config).architecture.projections?.keys() ?? [];
+  return [...new Set([...modules].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
+}
+
+/** The LoRA adapter an Adam step trains (PEFT's `LoraConfig` fields). */
+export interface LmBenchLora {
+  /** Rank `r`. */
+  rank: number;
+  /** `lora_alpha` (scale α / r). */
+  alpha: number;
+  /** `target_modules`. */
+  target_modules: string[];
+  /** Parameters of the adapter. */
+  trainable_parameters: number;
 }
 
 /**
@@ -143,8 +224,12 @@ export interface LmBenchResult {
   adam_step_ms: number[];
   /** Their median (NaN, written as null, when the step failed: see `info.adam_error`). */
   adam_step_median_ms: number;
-  /** Peak resident set size of the process, MiB (VmHWM). */
+  /** Peak resident set size of the process at the end, MiB (VmHWM). */
   peak_rss_mib: number;
+  /** Peak resident set size of the process once sampling is done (before the Adam step), MiB. */
+  sample_peak_rss_mib: number;
+  /** The adapter the Adam step trained, or `null` when it trained every weight. */
+  lora: LmBenchLora | null;
   /** Extra facts (backend, BLAS status, versions). */
   info: Record<string, unknown>;
 }
@@ -165,12 +250,28 @@ export function peakRssMib(): number {
   return Deno.memoryUsage().rss / 2 ** 20;
 }
 
+/** The wasm backend's heap (its one `WebAssembly.Memory`), MiB; `undefined` on other backends. */
+export function wasmHeapMib(): number | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  const backend = tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } };
+  const bytes = backend.wasm?.HEAPU8?.buffer.byteLength;
+  return bytes === undefined ? undefined : bytes / 2 ** 20;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * Run the trepo side of the benchmark in this process, on the backend already initialised.
+ * A failure of the sampling call or the Adam step (tfjs-wasm keeps every tensor in one 32-bit
+ * WebAssembly memory, at most 4 GiB) is recorded in `info.sample_error` / `info.adam_error`
+ * with the heap size, not thrown; after a failed sampling call the Adam step is not tried.
  *
  * @param shape The shapes.
  * @param options Timed Adam steps (after one untimed), a progress callback, the implementation
- * label.
+ * label, the model whose config a random model takes (default SmolLM2-135M), a LoRA rank for
+ * the Adam step (0 or absent: every weight).
  * @returns The measurements.
  */
 export async function benchLmTrepo(
@@ -181,30 +282,64 @@ export async function benchLmTrepo(
     impl?: string;
     /** A loaded checkpoint to measure instead of the random model (disposed at the end). */
     policy?: Policy;
+    /** Whose `config.json` the random model takes (ignored with `policy`). */
+    model?: LmBenchModel;
+    /** Train a LoRA adapter of this rank (α = 2·rank, every linear projection) in the Adam step. */
+    loraRank?: number;
   } = {},
 ): Promise<LmBenchResult> {
   const steps = options.steps ?? 1;
   const log = options.log ?? (() => {});
-  const policy = options.policy ?? randomPretrainedPolicy(llamaBenchConfig(shape), 1);
+  const base = options.policy ??
+    randomPretrainedPolicy(lmBenchConfig(shape, options.model ?? "smollm2-135m"), 1);
   const rng = new Random(7);
-  const vocab = policy.config.vocabSize;
+  const vocab = base.config.vocabSize;
   const token = () => 1 + rng.int(vocab - 1);
   const prompts = Array.from(
     { length: shape.samplePrompts },
     () => Array.from({ length: shape.promptTokens }, token),
   );
-  // Warm-up (kernel compilation, first allocations): a 2-token sample.
-  disposeRollout(await sample(policy, prompts.slice(0, 2), { maxTokens: 2, eosToken: 0, seed: 1 }));
+  const info: Record<string, unknown> = { backend: tf.getBackend(), tfjs: tf.version_core };
+  let sampleS = NaN;
+  let sampleTokens = 0;
   let started = performance.now();
-  const rollout = await sample(policy, prompts, {
-    maxTokens: shape.newTokens,
-    eosToken: 0,
-    seed: 2,
-  });
-  const sampleS = (performance.now() - started) / 1000;
-  const sampleTokens = rollout.lengths.reduce((a, b) => a + b, 0);
-  disposeRollout(rollout);
-  log(`sampling: ${sampleTokens} tokens in ${sampleS.toFixed(2)} s`);
+  try {
+    // Warm-up (kernel compilation, first allocations): a 2-token sample.
+    disposeRollout(await sample(base, prompts.slice(0, 2), { maxTokens: 2, eosToken: 0, seed: 1 }));
+    started = performance.now();
+    const rollout = await sample(base, prompts, {
+      maxTokens: shape.newTokens,
+      eosToken: 0,
+      seed: 2,
+    });
+    sampleS = (performance.now() - started) / 1000;
+    sampleTokens = rollout.lengths.reduce((a, b) => a + b, 0);
+    disposeRollout(rollout);
+    log(`sampling: ${sampleTokens} tokens in ${sampleS.toFixed(2)} s`);
+  } catch (error) {
+    info.sample_error = errorText(error);
+    log(`sampling failed: ${info.sample_error}`);
+  }
+  info.wasm_heap_mib_after_sample = wasmHeapMib();
+  const samplePeak = peakRssMib();
+  const loraRank = options.loraRank ?? 0;
+  let lora: LmBenchLora | null = null;
+  let policy = base;
+  if (loraRank > 0) {
+    const targets = everyProjectionName(base.architecture?.hfConfig ?? {});
+    policy = loraPolicy(base, {
+      rank: loraRank,
+      alpha: 2 * loraRank,
+      targetModules: targets,
+      seed: 3,
+    });
+    lora = {
+      rank: loraRank,
+      alpha: 2 * loraRank,
+      target_modules: targets,
+      trainable_parameters: policy.parameterCount,
+    };
+  }
   // Adam step: a 1-token prompt and trainTokens − 1 response tokens per sequence.
   const optimizer = fusedAdam(1e-5);
   const trainRollout: Rollout = {
@@ -221,34 +356,37 @@ export async function benchLmTrepo(
   };
   const vars = [...policy.weights.values()];
   const times: number[] = [];
-  let adamError: string | undefined;
-  try {
-    for (let i = 0; i < steps + 1; i++) {
-      started = performance.now();
-      const { value, grads } = tf.variableGrads(
-        () => tf.neg(tf.mean(tokenLogProbs(policy, trainRollout))) as tf.Scalar,
-        vars,
-      );
-      optimizer.applyGradients(grads);
-      await value.data();
-      tf.dispose([value, ...Object.values(grads)]);
-      const ms = performance.now() - started;
-      log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms`);
-      if (i > 0) times.push(ms);
+  if (info.sample_error === undefined) {
+    try {
+      for (let i = 0; i < steps + 1; i++) {
+        started = performance.now();
+        const { value, grads } = tf.variableGrads(
+          () => tf.neg(tf.mean(tokenLogProbs(policy, trainRollout))) as tf.Scalar,
+          vars,
+        );
+        optimizer.applyGradients(grads);
+        await value.data();
+        tf.dispose([value, ...Object.values(grads)]);
+        const ms = performance.now() - started;
+        log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms`);
+        if (i > 0) times.push(ms);
+      }
+    } catch (error) {
+      // Keep the sampling numbers and say why.
+      info.adam_error = errorText(error);
+      log(`adam step failed: ${info.adam_error}`);
     }
-  } catch (error) {
-    // tfjs-wasm keeps every tensor in one 32-bit WebAssembly memory (at most 4 GiB): a large
-    // model's Adam step can run out of it. Keep the sampling numbers and say why.
-    adamError = error instanceof Error ? error.message : String(error);
-    log(`adam step failed: ${adamError}`);
+    info.wasm_heap_mib_after_adam = wasmHeapMib();
   }
-  const parameters = policy.parameterCount;
+  const parameters = base.parameterCount;
   try {
     disposeRollout(trainRollout);
     optimizer.dispose();
-    policy.dispose();
+    if (policy !== base) policy.dispose();
+    base.dispose();
   } catch (error) {
-    if (adamError === undefined) throw error; // after a failed step the wasm memory may be unusable
+    // After a failed step the wasm memory may be unusable.
+    if (info.adam_error === undefined && info.sample_error === undefined) throw error;
   }
   return {
     impl: options.impl ?? "trepo",
@@ -259,11 +397,9 @@ export async function benchLmTrepo(
     adam_step_ms: times,
     adam_step_median_ms: times.length === 0 ? NaN : median(times),
     peak_rss_mib: peakRssMib(),
-    info: {
-      backend: tf.getBackend(),
-      tfjs: tf.version_core,
-      ...(adamError === undefined ? {} : { adam_error: adamError }),
-    },
+    sample_peak_rss_mib: samplePeak,
+    lora,
+    info,
   };
 }
 
@@ -292,18 +428,20 @@ async function runChild(
       return { error: `exit ${output.code}: ${tail}` };
     }
     const result = JSON.parse(await Deno.readTextFile(out)) as LmBenchResult;
-    // JSON writes NaN (a failed Adam step) as null; keep it NaN so ratios stay NaN (null).
+    // JSON writes NaN (a failed step) as null; keep it NaN so ratios stay NaN (null).
     result.adam_step_median_ms ??= NaN;
+    result.sample_tokens_per_s ??= NaN;
+    result.sample_s ??= NaN;
     return { result };
   } finally {
     await Deno.remove(out).catch(() => {});
   }
 }
 
-async function pythonReady(python: string): Promise<string | undefined> {
+async function pythonReady(python: string, modules: string): Promise<string | undefined> {
   try {
     const r = await new Deno.Command(python, {
-      args: ["-c", "import torch, transformers"],
+      args: ["-c", `import ${modules}`],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -314,15 +452,34 @@ async function pythonReady(python: string): Promise<string | undefined> {
   }
 }
 
-function shapeArgs(shape: LmBenchShape): string[] {
-  return Object.entries(shape).flatMap(([k, v]) => [`--${k}`, String(v)]);
+/** The batch-shape flags of `tools/bench_lm.py` (the model's widths come from its config). */
+function batchArgs(shape: LmBenchShape): string[] {
+  const keys = ["samplePrompts", "promptTokens", "newTokens", "trainBatch", "trainTokens"] as const;
+  return keys.flatMap((k) => [`--${k}`, String(shape[k])]);
+}
+
+/** The default output: `results/bench_lm.json` for SmolLM2-135M, else `results/bench_lm_<shape>.json`. */
+function defaultOut(model: LmBenchModel, quick: boolean): string {
+  const name = model === LM_BENCH_MODELS[0] ? "bench_lm" : `bench_lm_${model}`;
+  return defaultResultsPath(`results/${name}.json`, quick);
 }
 
 async function main(): Promise<void> {
   const flags = parseFlags(
     Deno.args,
     {
-      layers: { value: true, default: "30", help: "decoder layers (SmolLM2-135M has 30)" },
+      shape: {
+        value: true,
+        default: LM_BENCH_MODELS[0],
+        help: `the real model whose shape the random model takes: ${LM_BENCH_MODELS.join(" | ")}`,
+      },
+      "lora-rank": {
+        value: true,
+        default: "8 for qwen2.5-0.5b, else 0",
+        help:
+          "the Adam step trains a LoRA adapter of this rank (α = 2·rank, every projection); 0: every weight",
+      },
+      layers: { value: true, default: "the shape's", help: "decoder layers (same width)" },
       quick: { value: false, default: "off", help: "2 layers, same width and batch shapes" },
       steps: { value: true, default: "1", help: "timed Adam steps (after one untimed)" },
       blas: {
@@ -333,7 +490,12 @@ async function main(): Promise<void> {
       "blas-threads": { value: true, default: "2", help: "OpenBLAS threads" },
       python: { value: true, default: "$TREPO_PYTHON, else python3", help: "the interpreter" },
       "torch-threads": { value: true, default: "2", help: "torch threads" },
-      out: { value: true, default: "results/bench_lm.json", help: "where the JSON goes" },
+      out: {
+        value: true,
+        default:
+          "results/bench_lm.json, results/bench_lm_<shape>.json for other shapes (quick: under results/quick/)",
+        help: "where the JSON goes",
+      },
       model: {
         value: true,
         default: "none: random init",
@@ -345,14 +507,27 @@ async function main(): Promise<void> {
         help: "internal: run one trepo variant, write JSON here",
       },
     },
-    "Usage: deno task bench:lm [options]\n\nSmolLM2-135M-shaped sampling and Adam step, trepo vs PyTorch.",
+    "Usage: deno task bench:lm [options]\n\nSampling and an Adam step at a real model's shape (SmolLM2-135M, Qwen2.5-0.5B), trepo vs PyTorch.",
   );
   if (flags === undefined) return;
-  const layers = flags.quick !== undefined ? 2 : Number(flags.layers ?? "30");
+  const model = (flags.shape ?? LM_BENCH_MODELS[0]) as LmBenchModel;
+  if (!LM_BENCH_MODELS.includes(model)) {
+    throw new RangeError(
+      `Cannot run bench:lm: --shape must be one of ${LM_BENCH_MODELS.join(", ")}, got ${model}`,
+    );
+  }
+  const full = lmBenchShape(model);
+  const layers = flags.quick !== undefined ? 2 : Number(flags.layers ?? full.layers);
   if (!Number.isInteger(layers) || layers < 1) {
     throw new RangeError(`Cannot run bench:lm: --layers must be a positive integer, got ${layers}`);
   }
-  let shape: LmBenchShape = { ...SMOLLM2_135M_SHAPE, layers };
+  const loraRank = Number(flags["lora-rank"] ?? (model === "qwen2.5-0.5b" ? 8 : 0));
+  if (!Number.isInteger(loraRank) || loraRank < 0) {
+    throw new RangeError(
+      `Cannot run bench:lm: --lora-rank must be an integer ≥ 0, got ${flags["lora-rank"]}`,
+    );
+  }
+  let shape: LmBenchShape = { ...full, layers };
   let modelDir: string | undefined;
   let modelConfig: HfConfig | undefined;
   if (flags.model !== undefined) {
@@ -364,7 +539,7 @@ async function main(): Promise<void> {
     modelConfig = JSON.parse(await Deno.readTextFile(`${modelDir}/config.json`)) as HfConfig;
     const c = modelConfig as Record<string, number>;
     shape = {
-      ...SMOLLM2_135M_SHAPE,
+      ...full,
       layers: c.num_hidden_layers ?? c.n_layer,
       hidden: c.hidden_size ?? c.n_embd,
       heads: c.num_attention_heads ?? c.n_head,
@@ -372,12 +547,10 @@ async function main(): Promise<void> {
       intermediate: c.intermediate_size ?? 4 * (c.n_embd ?? 0),
       vocab: c.vocab_size,
       // Sequences must fit the model's positions.
-      trainTokens: Math.min(
-        SMOLLM2_135M_SHAPE.trainTokens,
-        c.max_position_embeddings ?? c.n_positions,
-      ),
+      trainTokens: Math.min(full.trainTokens, c.max_position_embeddings ?? c.n_positions),
     };
   }
+  const config = modelConfig ?? lmBenchConfig(shape, model);
   const steps = Number(flags.steps ?? "1");
   const blasThreads = Number(flags["blas-threads"] ?? "2");
   if (flags.worker !== undefined) {
@@ -385,6 +558,8 @@ async function main(): Promise<void> {
     const info = await initBackend({ backend: "wasm", blas, blasThreads });
     const result = await benchLmTrepo(shape, {
       steps,
+      model,
+      loraRank,
       ...(modelDir === undefined ? {} : { policy: (await loadPretrained(modelDir)).policy }),
       impl: blas === "off" ? "trepo-wasm" : "trepo-openblas",
       log: (line) => console.log(`  ${line}`),
@@ -393,17 +568,24 @@ async function main(): Promise<void> {
     await Deno.writeTextFile(flags.worker, JSON.stringify(result));
     return;
   }
-  const out = flags.out ?? defaultResultsPath("results/bench_lm.json", flags.quick !== undefined);
+  const lora = loraRank === 0
+    ? null
+    : { rank: loraRank, alpha: 2 * loraRank, target_modules: everyProjectionName(config) };
+  const out = flags.out ?? defaultOut(model, flags.quick !== undefined);
   const variants = (flags.blas ?? "off,openblas").split(",").filter((x) => x !== "");
   const loadBefore = Deno.loadavg();
   const results: LmBenchResult[] = [];
   const skipped: Record<string, string> = {};
   for (const blas of variants) {
-    console.log(`trepo (wasm, blas ${blas}), ${shape.layers} layers:`);
+    console.log(`trepo (wasm, blas ${blas}), ${model} shape, ${shape.layers} layers:`);
     const { result, error } = await runChild(Deno.execPath(), [
       "run",
       "-A",
       SELF,
+      "--shape",
+      model,
+      "--lora-rank",
+      String(loraRank),
       ...(flags.quick !== undefined ? ["--quick"] : ["--layers", String(layers)]),
       ...(modelDir === undefined ? [] : ["--model", modelDir]),
       "--steps",
@@ -417,23 +599,38 @@ async function main(): Promise<void> {
     else skipped[`trepo-${blas}`] = error!;
   }
   const python = flags.python ?? Deno.env.get("TREPO_PYTHON") ?? "python3";
-  const missing = await pythonReady(python);
+  const modules = lora === null ? "torch, transformers" : "torch, transformers, peft";
+  const missing = await pythonReady(python, modules);
   if (missing === undefined) {
     console.log(`torch (${flags["torch-threads"] ?? "2"} threads), ${shape.layers} layers:`);
-    const { result, error } = await runChild(python, [
-      SCRIPT,
-      ...shapeArgs(shape),
-      ...(modelDir === undefined ? [] : ["--model", modelDir]),
-      "--steps",
-      String(steps),
-      "--threads",
-      flags["torch-threads"] ?? "2",
-    ], "--out");
-    if (result) results.push(result);
-    else skipped.torch = error!;
+    const configFile = await Deno.makeTempFile({ suffix: ".json" });
+    try {
+      await Deno.writeTextFile(configFile, JSON.stringify(config));
+      const { result, error } = await runChild(python, [
+        SCRIPT,
+        ...(modelDir === undefined ? ["--config", configFile] : ["--model", modelDir]),
+        ...batchArgs(shape),
+        ...(lora === null ? [] : [
+          "--lora-rank",
+          String(lora.rank),
+          "--lora-alpha",
+          String(lora.alpha),
+          "--lora-targets",
+          lora.target_modules.join(","),
+        ]),
+        "--steps",
+        String(steps),
+        "--threads",
+        flags["torch-threads"] ?? "2",
+      ], "--out");
+      if (result) results.push(result);
+      else skipped.torch = error!;
+    } finally {
+      await Deno.remove(configFile).catch(() => {});
+    }
   } else {
-    skipped.torch = `Python with torch and transformers not available (${python}: ${missing}); ` +
-      `install with \`${python} -m pip install torch transformers\``;
+    skipped.torch = `Python with ${modules} not available (${python}: ${missing}); ` +
+      `install with \`${python} -m pip install ${modules.replaceAll(",", "")}\``;
   }
   const torch = results.find((r) => r.impl === "torch");
   const ratios: Record<string, Record<string, number>> = {};
@@ -442,17 +639,22 @@ async function main(): Promise<void> {
     ratios[`${r.impl}_over_torch`] = {
       sample_tokens_per_s: r.sample_tokens_per_s / torch.sample_tokens_per_s,
       adam_step_ms: r.adam_step_median_ms / torch.adam_step_median_ms,
+      sample_peak_rss: r.sample_peak_rss_mib / torch.sample_peak_rss_mib,
       peak_rss: r.peak_rss_mib / torch.peak_rss_mib,
     };
   }
   for (const r of results) {
+    const failed = [r.info.sample_error, r.info.adam_error].filter((e) => e !== undefined);
     console.log(
-      `${r.impl.padEnd(15)} sample ${r.sample_tokens_per_s.toFixed(1)} tok/s, Adam step ${
-        r.adam_step_median_ms.toFixed(0)
-      } ms, peak RSS ${r.peak_rss_mib.toFixed(0)} MiB`,
+      `${r.impl.padEnd(15)} sample ${r.sample_tokens_per_s.toFixed(1)} tok/s (peak RSS ${
+        r.sample_peak_rss_mib.toFixed(0)
+      } MiB), Adam step ${r.adam_step_median_ms.toFixed(0)} ms, peak RSS ${
+        r.peak_rss_mib.toFixed(0)
+      } MiB${failed.length === 0 ? "" : `; failed: ${failed.join("; ")}`}`,
     );
   }
   const argv = ["deno", "task", "bench:lm", ...Deno.args].join(" ");
+  const name = REAL_MODEL_SHAPES[model].name;
   await Deno.mkdir(out.slice(0, Math.max(0, out.lastIndexOf("/"))) || ".", { recursive: true });
   await Deno.writeTextFile(
     out,
@@ -461,14 +663,16 @@ async function main(): Promise<void> {
         command: argv,
         model: flags.model !== undefined
           ? `${flags.model} (${modelDir}), pretrained weights`
-          : layers === 30
-          ? "SmolLM2-135M shape, random init"
-          : `SmolLM2-135M shape with ${layers} of its 30 layers, random init`,
+          : layers === full.layers
+          ? `${name} shape, random init`
+          : `${name} shape with ${layers} of its ${full.layers} layers, random init`,
+        shape_name: flags.model !== undefined ? null : model,
         shape,
-        config: modelConfig ?? llamaBenchConfig(shape),
+        config,
+        lora,
         steps,
         note:
-          "each implementation runs in its own process, one after the other; wall clock on a shared machine; sampling: one timed call after a 2-token warm-up; Adam: timed steps after one untimed; ratios are trepo / torch (tokens/s: >1 is faster; ms and RSS: <1 is better)",
+          "each implementation runs in its own process, one after the other; wall clock on a shared machine; sampling (the base model): one timed call after a 2-token warm-up; Adam (every weight, or the LoRA adapter when lora is set): timed steps after one untimed; sample_peak_rss_mib is the process's peak once sampling is done, peak_rss_mib at the end; ratios are trepo / torch (tokens/s: >1 is faster; ms and RSS: <1 is better)",
         loadAverage: { before: loadBefore, after: Deno.loadavg() },
         cpus: navigator.hardwareConcurrency,
         date: new Date().toISOString(),

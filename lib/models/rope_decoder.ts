@@ -97,6 +97,13 @@ function weightShapes(c: RopeDecoderConfig): Map<string, number[]> {
 /**
  * The blocks over `n` new positions of `B` rows, given the input embeddings, the positions,
  * the attention bias over (cached + new) keys and the cache so far (or none).
+ *
+ * Each block runs in its own `tf.tidy` that keeps only the block's output and its keys and
+ * values, and the previous block's output is disposed once used: a prefill of 16 × 64 tokens at
+ * SmolLM2-135M's 30 layers otherwise holds every block's intermediates (q, k, v, rotary copies,
+ * scores, the `[B·L, I]` MLP activations) until the caller's tidy ends, which overran the 4 GiB
+ * wasm heap. Under a gradient tape this changes nothing the backward pass needs (tfjs keeps its
+ * own references to the tensors a gradient reads).
  */
 function blocks(
   c: RopeDecoderConfig,
@@ -117,31 +124,42 @@ function blocks(
   const values: tf.Tensor3D[] = [];
   let x = x0;
   for (let l = 0; l < c.layers; l++) {
-    const p = `model.layers.${l}.`;
-    const a = rmsNorm(x, w(p + "input_layernorm.weight"), eps);
-    const linear = (name: string, input: tf.Tensor2D) => projection(weights, p + name, input);
-    let q = linear("self_attn.q_proj", a);
-    let k = linear("self_attn.k_proj", a);
-    const v = linear("self_attn.v_proj", a);
-    if (c.qkNorm) {
-      q = rmsNorm(tf.reshape(q, [n * h, dh]), w(p + "self_attn.q_norm.weight"), eps);
-      k = rmsNorm(tf.reshape(k, [n * g, dh]), w(p + "self_attn.k_norm.weight"), eps);
-    }
-    const qr = applyRotary(tf.reshape(q, [n, h, dh]), cos, sin);
-    const kr = applyRotary(tf.reshape(k, [n, g, dh]), cos, sin);
-    const att = cachedAttention(qr, kr, v, { past, layer: l, keys, values }, {
-      batch,
-      length,
-      heads: h,
-      kvHeads: g,
-      headDim: dh,
-    }, bias);
-    x = tf.add(x, linear("self_attn.o_proj", att));
-    const m = rmsNorm(x, w(p + "post_attention_layernorm.weight"), eps);
-    const gated = gatedSilu(linear("mlp.gate_proj", m), linear("mlp.up_proj", m));
-    x = tf.add(x, linear("mlp.down_proj", gated));
+    const input = x;
+    const out = tf.tidy(() => {
+      const p = `model.layers.${l}.`;
+      const a = rmsNorm(input, w(p + "input_layernorm.weight"), eps);
+      const linear = (name: string, t: tf.Tensor2D) => projection(weights, p + name, t);
+      let q = linear("self_attn.q_proj", a);
+      let k = linear("self_attn.k_proj", a);
+      const v = linear("self_attn.v_proj", a);
+      if (c.qkNorm) {
+        q = rmsNorm(tf.reshape(q, [n * h, dh]), w(p + "self_attn.q_norm.weight"), eps);
+        k = rmsNorm(tf.reshape(k, [n * g, dh]), w(p + "self_attn.k_norm.weight"), eps);
+      }
+      const qr = applyRotary(tf.reshape(q, [n, h, dh]), cos, sin);
+      const kr = applyRotary(tf.reshape(k, [n, g, dh]), cos, sin);
+      const cache = { past, layer: l, keys: [] as tf.Tensor3D[], values: [] as tf.Tensor3D[] };
+      const att = cachedAttention(qr, kr, v, cache, {
+        batch,
+        length,
+        heads: h,
+        kvHeads: g,
+        headDim: dh,
+      }, bias);
+      const mid = tf.add(input, linear("self_attn.o_proj", att)) as tf.Tensor2D;
+      const m = rmsNorm(mid, w(p + "post_attention_layernorm.weight"), eps);
+      const gated = gatedSilu(linear("mlp.gate_proj", m), linear("mlp.up_proj", m));
+      const next = tf.add(mid, linear("mlp.down_proj", gated)) as tf.Tensor2D;
+      return { next, key: cache.keys[0], value: cache.values[0] };
+    });
+    keys.push(out.key);
+    values.push(out.value);
+    x = out.next;
+    if (input !== x0) input.dispose();
   }
-  return { hidden: rmsNorm(x, w("model.norm.weight"), eps), cache: { keys, values } };
+  const hidden = rmsNorm(x, w("model.norm.weight"), eps);
+  if (x !== x0) x.dispose();
+  return { hidden, cache: { keys, values } };
 }
 
 /**
