@@ -4,8 +4,8 @@
  *
  *     deno run -A tools/measure_load_memory.ts DIR [--before ROOT] [--backend wasm] [--out FILE]
  *
- * `DIR` is a folder in the Hugging Face layout (e.g. `python3 tools/make_random_llama.py
- * /tmp/smollm2_shape`). `--before ROOT` also measures the library tree at `ROOT` (e.g. an older
+ * `DIR` is a folder in the Hugging Face layout (e.g. `python3 tools/make_random_model.py
+ * --shape smollm2-135m /tmp/smollm2_shape`). `--before ROOT` also measures the library tree at `ROOT` (e.g. an older
  * commit extracted with `git archive <sha> lib | tar -x -C ROOT`), so one JSON holds both. Each
  * row records the peak RSS after the backend is ready (baseline), the peak during the load, the
  * RSS after it, the float32 size of the weights and the time. Written to `--out` (default
@@ -122,7 +122,7 @@ async function main(args: string[]): Promise<void> {
       shards:
         (await Array.fromAsync(Deno.readDir(dir))).filter((e) => e.name.endsWith(".safetensors"))
           .length,
-      made_by: "python3 tools/make_random_llama.py DIR (SmolLM2-135M's shape, random, BF16)",
+      made_by: "python3 tools/make_random_model.py --shape smollm2-135m DIR (random, BF16)",
     },
     date: new Date().toISOString(),
     ...rows,

@@ -14,8 +14,9 @@
  *   made.
  * - **Bounded memory, freed deterministically.** Entries live only while a scope is open (nested or
  *   concurrent scopes share them; the last one to close disposes them all), and at most
- *   {@linkcode setTransposedWeightBudget} bytes are held (default 1 GiB); past it `dense` transposes
- *   per call as before. A disposed variable's entry is dropped at the next lookup.
+ *   {@linkcode setTransposedWeightBudget} bytes are held (default 1 GiB), an entry counting twice
+ *   its float32 size (the copy, and XNNPACK's packed copy of it); past it `dense` transposes per
+ *   call as before. A disposed variable's entry is dropped at the next lookup.
  *
  * @module
  */
@@ -100,7 +101,11 @@ export function cachedTranspose(w: tf.Tensor): tf.Tensor2D | undefined {
     drop(w, entry);
   }
   for (const [v, e] of [...entries]) if (v.isDisposed) drop(v, e);
-  const bytes = w.size * 4;
+  // Each entry costs twice its float32 size: the transposed copy, and the packed copy of it that
+  // XNNPACK's matmul operator keeps while that tensor lives (tfjs-wasm caches the operator by its
+  // right-hand side). At Qwen2.5-0.5B's shape, counting one copy let 1 GiB of entries grow the
+  // wasm heap by 2 GiB on top of 1.9 GiB of weights, past its 4 GiB.
+  const bytes = 2 * w.size * 4;
   if (heldBytes + bytes > budgetBytes) return undefined;
   const transposed = tf.keep(tf.transpose(w as tf.Tensor2D));
   entries.set(w, { dataId: w.dataId, transposed, bytes });

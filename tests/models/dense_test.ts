@@ -93,7 +93,8 @@ Deno.test("dense: the transposed-weight cache respects its budget and drops disp
     y.dispose();
     return values;
   };
-  const previous = setTransposedWeightBudget(6 * 4);
+  // One 2 × 3 weight's entry: its copy and XNNPACK's packed copy, 2 · 6 float32.
+  const previous = setTransposedWeightBudget(2 * 6 * 4);
   try {
     await withTransposedWeights(async () => {
       assertEquals(await read(dense(x, w)), [[6, 15], [6, 15]]);
@@ -101,7 +102,7 @@ Deno.test("dense: the transposed-weight cache respects its budget and drops disp
       assertEquals(transposedWeightStats().entries, 1);
       w.dispose();
       assertEquals(await read(dense(x, v)), [[1, 1], [1, 1]]); // w's entry dropped, v cached
-      assertEquals(transposedWeightStats(), { scopes: 1, entries: 1, bytes: 24 });
+      assertEquals(transposedWeightStats(), { scopes: 1, entries: 1, bytes: 48 });
     });
   } finally {
     setTransposedWeightBudget(previous);
