@@ -6,8 +6,6 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Policy } from "../policy/transformer.ts";
-import { policyTrunk } from "../policy/architecture.ts";
-import { policyHeadLogProbs } from "../models/lm_head.ts";
 import { Random } from "../random.ts";
 import type { Example, Task, Tokenizer } from "../tasks/task.ts";
 import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts";
@@ -103,13 +101,11 @@ function encodeBatch(
 
 function batchLoss(policy: Policy, batch: SftBatch): tf.Scalar {
   return tf.tidy(() => {
-    const [rows, length] = batch.inputs.shape;
-    const { hidden } = policyTrunk(policy, batch.inputs);
-    const flat = tf.reshape(hidden, [rows * length, policy.config.dModel]) as tf.Tensor2D;
-    const targets = tf.reshape(batch.targets, [rows * length]) as tf.Tensor1D;
-    const { logProbs } = policyHeadLogProbs(policy, flat, targets);
-    const mask = tf.reshape(batch.mask, [rows * length]);
-    return tf.div(tf.neg(tf.sum(tf.mul(logProbs, mask))), tf.sum(mask)) as tf.Scalar;
+    const logits = policy.logits(batch.inputs);
+    const logProbs = tf.logSoftmax(logits);
+    const onehot = tf.oneHot(batch.targets, policy.config.vocabSize) as tf.Tensor3D;
+    const tokenLoss = tf.neg(tf.sum(tf.mul(logProbs, onehot), -1));
+    return tf.div(tf.sum(tf.mul(tokenLoss, batch.mask)), tf.sum(batch.mask)) as tf.Scalar;
   });
 }
 

@@ -70,8 +70,7 @@ export interface HeadLogProbs {
  * (DESIGN §5), with only chunk-sized transposes. This is the idea of TRL's
  * `selective_log_softmax` and Liger's fused linear cross-entropy.
  *
- * Used by `tokenLogProbs` (policy, reference and old log-probs of every algorithm) and by the
- * supervised warm start's cross-entropy.
+ * Used by `tokenLogProbs` (policy, reference and old log-probs of every algorithm).
  *
  * @see He et al., arXiv 2506.02553 — the `∇log π(w_t | W[0..t−1])` of Lemma 1 and Theorems 1–2.
  *
