@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
-import { headLogProbs } from "../../lib/models/lm_head.ts";
+import { headLogits, headLogProbs } from "../../lib/models/lm_head.ts";
 import type { LinearHead } from "../../lib/policy/architecture.ts";
 import { entropyFromLogits } from "../../lib/loss/entropy.ts";
 import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
@@ -279,4 +279,20 @@ Deno.test("headLogProbs: the peak memory of forward + backward does not grow wit
   assert(large - small < chunk, `peak grew by ${large - small} bytes`);
   assert(large < full / 2, `peak ${large} bytes`);
   w.dispose();
+});
+
+Deno.test("headLogits: both layouts equal the plain products, on cpu and wasm", async () => {
+  for (const backend of ["cpu", "wasm"] as const) {
+    await initBackend({ backend });
+    const rng = new Random(9);
+    const h = randomTensor(rng, [5, 3]) as tf.Tensor2D;
+    const w = randomTensor(rng, [7, 3]) as tf.Tensor2D;
+    const a = headLogits({ weight: w, layout: "linear" }, h);
+    const b = tf.matMul(h, w, false, true);
+    const wt = tf.transpose(w);
+    const c = headLogits({ weight: wt, layout: "conv1d" }, h);
+    assert(relativeError(await a.data(), await b.data()) < 1e-6, backend);
+    assert(relativeError(await c.data(), await b.data()) < 1e-6, backend);
+    tf.dispose([h, w, a, b, wt, c]);
+  }
 });
