@@ -150,7 +150,9 @@ export async function runComparison(options: CompareRunOptions): Promise<Compare
       ...base,
       prompts(rng, n) {
         const drawn = base.prompts(rng, n);
-        prompts.push([...drawn]);
+        // The steps' draws only: train also draws 256 prompts of its own (seed 0) to check the
+        // response budget before the first step.
+        if (n === config.promptsPerStep) prompts.push([...drawn]);
         return drawn;
       },
     } satisfies Task,
