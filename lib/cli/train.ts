@@ -45,7 +45,7 @@ import { adaptableProjections, loraPolicy } from "../models/lora.ts";
 // ---- Memory plan: refuse a run that cannot fit before its weights are loaded or made.
 import { checkLoraRank, matchTargetModules } from "../models/lora.ts";
 import { modelFamily } from "../models/pretrained.ts";
-import { hfModelShape } from "../models/model_shape.ts";
+import { builtInModelShape, hfModelShape } from "../models/model_shape.ts";
 import { loraParameters, type ModelShape } from "../policy/memory_plan.ts";
 import { type PolicyConfig, policyWeightSpecs } from "../policy/transformer.ts";
 import { planShape } from "../algorithms/run_memory.ts";
@@ -1070,17 +1070,7 @@ function planFreshPolicy(
   const rl = prepared.config!;
   const maxTokens = responseBudget(rl, task);
   planShape(
-    {
-      parameters,
-      trainableParameters: parameters,
-      layers: config.layers,
-      hidden: config.dModel,
-      heads: config.heads,
-      queryWidth: config.dModel,
-      kvWidth: config.dModel,
-      intermediate: 4 * config.dModel,
-      vocab: config.vocabSize,
-    },
+    builtInModelShape(config, parameters, parameters),
     rl,
     {
       algorithm,

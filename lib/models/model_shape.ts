@@ -6,7 +6,7 @@
  * @module
  */
 import type { ModelShape } from "../policy/memory_plan.ts";
-import type { Policy } from "../policy/transformer.ts";
+import type { Policy, PolicyConfig } from "../policy/transformer.ts";
 import type { ProjectionLayout } from "../policy/architecture.ts";
 import { configInt, type HfConfig } from "./hf_config.ts";
 import { loraAdapterOf, projectionSize } from "./lora.ts";
@@ -131,9 +131,25 @@ export function policyModelShape(policy: Policy): ModelShape {
       adaptable,
     };
   }
+  return builtInModelShape(config, parameterCount, policy.trainable ? parameterCount : 0);
+}
+
+/**
+ * The shape of the built-in GPT (full attention, MLP width 4d) with these parameter counts.
+ *
+ * @param config The policy config.
+ * @param parameters Every weight.
+ * @param trainableParameters The weights Adam trains.
+ * @returns The shape.
+ */
+export function builtInModelShape(
+  config: Pick<PolicyConfig, "layers" | "dModel" | "heads" | "vocabSize">,
+  parameters: number,
+  trainableParameters: number,
+): ModelShape {
   return {
-    parameters: parameterCount,
-    trainableParameters: policy.trainable ? parameterCount : 0,
+    parameters,
+    trainableParameters,
     layers: config.layers,
     hidden: config.dModel,
     heads: config.heads,
