@@ -1200,6 +1200,7 @@ function memoryRecord(plan: MemoryPlan): Record<string, unknown> {
     peakBytes: Math.round(plan.peakBytes),
     peakPhase: plan.peakPhase,
     limitBytes: Number.isFinite(plan.limit.bytes) ? Math.round(plan.limit.bytes) : null,
+    optimizerOutsideLimit: plan.limit.optimizerOutside === true,
     items: Object.fromEntries(Object.entries(plan.items).map(([k, v]) => [k, Math.round(v)])),
   };
 }

@@ -41,7 +41,7 @@ import { sample } from "../sample/sample.ts";
 import { disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { tokenLogProbs } from "../sample/token_log_probs.ts";
 import { Random } from "../random.ts";
-import { loraPolicy } from "../models/lora.ts";
+import { loraPolicy, projectionNames } from "../models/lora.ts";
 import REAL_MODEL_SHAPES from "./real_model_shapes.json" with { type: "json" };
 
 /** The shapes one benchmark run uses. */
@@ -165,8 +165,7 @@ export function lmBenchConfig(
  * ```
  */
 export function everyProjectionName(config: HfConfig): string[] {
-  const modules = modelFamily(config).architecture.projections?.keys() ?? [];
-  return [...new Set([...modules].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
+  return projectionNames(modelFamily(config).architecture.projections?.keys() ?? []);
 }
 
 /** The LoRA adapter an Adam step trains (PEFT's `LoraConfig` fields). */

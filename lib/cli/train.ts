@@ -41,7 +41,7 @@ import { textTask } from "../hub/prompt_task.ts";
 import { formatReward } from "../score/math_reward.ts";
 import type { Example, Task } from "../tasks/task.ts";
 import { remoteSampler } from "../sample/remote_sampler.ts";
-import { adaptableProjections, loraPolicy } from "../models/lora.ts";
+import { adaptableProjections, loraPolicy, projectionNames } from "../models/lora.ts";
 // ---- Memory plan: refuse a run that cannot fit before its weights are loaded or made.
 import { checkLoraRank, matchTargetModules } from "../models/lora.ts";
 import { modelFamily } from "../models/pretrained.ts";
@@ -841,7 +841,8 @@ async function trainInFolder(o: Options, prepared: Prepared): Promise<void> {
     policy = loraPolicy(pretrained.policy, {
       rank: o.loraRank,
       alpha: o.loraAlpha ?? 2 * o.loraRank,
-      targetModules: o.loraTargets ?? everyProjection(pretrained.policy),
+      targetModules: o.loraTargets ??
+        projectionNames(adaptableProjections(pretrained.policy, "Cannot set up LoRA").keys()),
       seed: o.seed,
       baseModel: o.model, // saved as the adapter's base_model_name_or_path
     });
@@ -993,12 +994,6 @@ function interruptedMessage(o: Options, out: string, interrupt: Prepared["interr
 
 function shellQuote(text: string): string {
   return /^[A-Za-z0-9_./:@=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The names of every linear projection of a pretrained model (PEFT's "all-linear", head aside). */
-function everyProjection(policy: Policy): string[] {
-  const modules = adaptableProjections(policy, "Cannot set up LoRA").keys();
-  return [...new Set([...modules].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
 }
 
 if (import.meta.main) await runCommand(() => main(Deno.args));

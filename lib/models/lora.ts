@@ -84,12 +84,6 @@ export function loraAdapterOf(policy: Pick<Policy, "architecture">): LoraAdapter
   return architecture?.lora;
 }
 
-/** The short names of a model's projections (`q_proj`, …), for error messages. */
-export function projectionNames(projections: ReadonlyMap<string, ProjectionLayout>): string {
-  return [...new Set([...projections.keys()].map((m) => m.slice(m.lastIndexOf(".") + 1)))]
-    .join(", ");
-}
-
 /**
  * The module paths a list of target names selects (PEFT's matching for a list: the path equals
  * the name or ends with `.<name>`), in the model's order.
@@ -107,7 +101,9 @@ export function matchTargetModules(
       throw new RangeError(
         `${context}: target module ${
           JSON.stringify(name)
-        } matches no module of the model; its linear modules: ${projectionNames(projections)}`,
+        } matches no module of the model; its linear modules: ${
+          projectionNames(projections.keys()).join(", ")
+        }`,
       );
     }
   }
@@ -139,6 +135,28 @@ export function adaptableProjections(
     );
   }
   return projections;
+}
+
+/**
+ * The distinct module names of projection paths, in model order (`model.layers.0.self_attn.q_proj`
+ * → `q_proj`): PEFT's "all-linear" targets, the head aside.
+ *
+ * @param paths Hugging Face module paths (the keys of `Architecture.projections`).
+ * @returns The names, each once.
+ *
+ * @example
+ * ```ts
+ * import { projectionNames } from "./lora.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(
+ *   projectionNames(["h.0.attn.c_attn", "h.0.mlp.c_fc", "h.1.attn.c_attn"]),
+ *   ["c_attn", "c_fc"],
+ * );
+ * ```
+ */
+export function projectionNames(paths: Iterable<string>): string[] {
+  return [...new Set([...paths].map((m) => m.slice(m.lastIndexOf(".") + 1)))];
 }
 
 /** `[in, out]` of a projection's weight. */

@@ -266,7 +266,7 @@ export async function loadAdapter(
     if (layout === undefined) {
       throw new RangeError(
         `${context}: tensor "${key}" adapts module "${module}", which the base model does not have; its linear modules: ${
-          projectionNames(projections)
+          projectionNames(projections.keys()).join(", ")
         }`,
       );
     }

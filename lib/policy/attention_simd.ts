@@ -8,6 +8,7 @@
  * @module
  */
 import { keyRanges, queryRanges } from "./attention_ranges.ts";
+import { name, section, sleb, uleb, vec, WASM_HEADER } from "../kernels/wasm_assembler.ts";
 
 // WebAssembly SIMD kernels. The module is assembled here from named opcodes (no toolchain): two
 // functions over one memory, all pointers and strides in bytes, rows of `nb` bytes (a multiple of
@@ -96,7 +97,7 @@ export function simdKernels(): SimdKernels | null {
   if (!simdEnabled) return null;
   if (simd !== undefined) return simd;
   const probe = new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+    ...WASM_HEADER,
     ...[1, 4, 1, 0x60, 0, 0], // type () → ()
     ...[3, 2, 1, 0], // one function of type 0
     ...[10, 23, 1, 21, 0, 0xfd, 0x0c, ...new Array(16).fill(0), 0x1a, 0x0b], // v128.const 0; drop
@@ -119,26 +120,6 @@ export function simdHeap(kernels: SimdKernels, floats: number): Float32Array {
   const missing = 4 * floats - kernels.memory.buffer.byteLength;
   if (missing > 0) kernels.memory.grow(Math.ceil(missing / 65536));
   return new Float32Array(kernels.memory.buffer);
-}
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    const low = n & 127;
-    n >>>= 7;
-    out.push(n === 0 ? low : low | 128);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const low = n & 127;
-    n >>= 7;
-    if ((n === 0 && (low & 64) === 0) || (n === -1 && (low & 64) !== 0)) return [...out, low];
-    out.push(low | 128);
-  }
 }
 
 /** The bytes of the module (see the comment above {@linkcode SimdKernels}). */
@@ -329,12 +310,9 @@ function simdModule(): Uint8Array<ArrayBuffer> {
     0x0b,
   ];
 
-  const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-  const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
-  const name = (s: string) => [s.length, ...[...s].map((c) => c.charCodeAt(0))];
   const type = (params: number[]) => [0x60, ...vec(params.map((p) => [p])), 0];
   return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0],
+    ...WASM_HEADER,
     ...section(
       1,
       vec([type([i32, i32, i32, i32, i32, i32, i32, f32]), type(new Array(8).fill(i32))]),

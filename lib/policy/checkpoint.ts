@@ -326,7 +326,10 @@ async function optimizerFile(
         config: { ...optimizer.getConfig() } as Record<string, unknown>,
       };
     } finally {
-      iter?.tensor.dispose(); // a fresh scalar made by getWeights; the slots are the live variables
+      // getWeights makes a fresh iteration scalar; the slots are the live variables, except where
+      // the optimizer keeps them off the tensors (the fused Adam on wasm), which hands out copies.
+      iter?.tensor.dispose();
+      tf.dispose(slots.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
     }
   }
   const bytes = encodeSafetensors(tensors, { format: "trepo", layout: JSON.stringify(layout) });

@@ -1,17 +1,23 @@
 /**
  * A fused Adam update for the wasm backend: tfjs's `AdamOptimizer` issues about 12 tfjs ops per
  * variable (≈ 8 ms a step for the 29 variables of the `bench:rl` policy, mostly per-op overhead);
- * this one runs one WebAssembly SIMD loop per variable over tfjs-wasm's heap (moments updated in
- * place, the new weights written to a new buffer, as tfjs does). Same state (the optimizer's own moment variables, `getWeights`/`setWeights`
- * unchanged), same float32 arithmetic op for op; other backends use tfjs's update.
+ * this one runs one WebAssembly SIMD loop per variable, with the same float32 arithmetic op for op.
+ *
+ * Adam's two moments do not live on tfjs-wasm's 4 GiB heap: they sit in WebAssembly memories of
+ * the optimizer's own ({@linkcode MomentStore}), which the loop reads beside the heap (WebAssembly
+ * multi-memory). At SmolLM2-135M's shape that moves 1.08 GB (two float32 copies of 135 M
+ * parameters) off the heap, which is what lets full fine-tuning with a reference model fit.
+ * `getWeights` hands out copies of the moments as tensors and `setWeights` copies them back in, so
+ * checkpoints hold the same state as tfjs's Adam. Other backends use tfjs's update unchanged.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { name, section, uleb, WASM_HEADER } from "../kernels/wasm_assembler.ts";
 
 interface WasmHeapBackend {
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  dataIdMap: { get(id: unknown): { refCount: number; memoryOffset: number } };
+  dataIdMap: { get(id: unknown): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
   wasm: { asm?: { memory?: WebAssembly.Memory } };
 }
@@ -19,15 +25,17 @@ interface WasmHeapBackend {
 interface AdamInternals {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
-  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
-  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
 }
+
+/** One named tensor of an optimizer's state, as `tf.Optimizer.getWeights()` returns them. */
+type NamedTensor = { name: string; tensor: tf.Tensor };
 
 const f = Math.fround;
 
 /**
  * `adam(x, m, v, g, xOut, nbytes, β₁, β₂, 1−β₁, 1−β₂, 1−β₁ᵗ, 1−β₂ᵗ, ε, −η)` over whole f32x4
- * lanes: moments in place, the new weights to `xOut`.
+ * lanes: `x`, `g`, `xOut` are offsets in tfjs-wasm's heap, `m`, `v` offsets in the moments'
+ * memory; moments updated in place, the new weights written to `xOut`.
  */
 type SimdAdam = (
   x: number,
@@ -46,28 +54,21 @@ type SimdAdam = (
   negLr: number,
 ) => void;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
 /**
- * The Adam loop as a WebAssembly SIMD function that imports tfjs-wasm's own memory, assembled from
- * named opcodes (no toolchain). Each lane does exactly tfjs's float32 operations in tfjs's order.
+ * The Adam loop as a WebAssembly SIMD function that imports two memories, tfjs-wasm's heap
+ * (memory 0: weights, gradients, new weights) and the moments' (memory 1), assembled from named
+ * opcodes (no toolchain). Each lane does exactly tfjs's float32 operations in tfjs's order.
  */
 function simdAdamModule(): Uint8Array<ArrayBuffer> {
   const [i32, f32, v128] = [0x7f, 0x7d, 0x7b];
   const get = (i: number) => [0x20, i];
   const set = (i: number) => [0x21, i];
   const simd = (op: number) => [0xfd, ...uleb(op)];
+  // memarg: alignment 0, offset 0; bit 6 of the alignment says a memory index follows.
   const load = [...simd(0x00), 0, 0];
   const store = [...simd(0x0b), 0, 0];
+  const loadMoment = [...simd(0x00), 0x40, 1, 0];
+  const storeMoment = [...simd(0x0b), 0x40, 1, 0];
   const [splat, sqrt, add, mul, div] = [0x13, 0xe3, 0xe4, 0xe6, 0xe7].map(simd);
   // Params: x 0, m 1, v 2, g 3, xOut 4, nbytes 5, then f32 b1 6 … negLr 13. Locals: o 14,
   // splats 15…22, gj 23, mj 24, vj 25.
@@ -83,7 +84,7 @@ function simdAdamModule(): Uint8Array<ArrayBuffer> {
     ...set(GJ),
     // mj = m·β₁ + g·(1−β₁)
     ...at(M),
-    ...load,
+    ...loadMoment,
     ...get(K(0)),
     ...mul,
     ...get(GJ),
@@ -93,7 +94,7 @@ function simdAdamModule(): Uint8Array<ArrayBuffer> {
     ...set(MJ),
     // vj = v·β₂ + (g·g)·(1−β₂)
     ...at(V),
-    ...load,
+    ...loadMoment,
     ...get(K(1)),
     ...mul,
     ...get(GJ),
@@ -105,10 +106,10 @@ function simdAdamModule(): Uint8Array<ArrayBuffer> {
     ...set(VJ),
     ...at(M),
     ...get(MJ),
-    ...store,
+    ...storeMoment,
     ...at(V),
     ...get(VJ),
-    ...store,
+    ...storeMoment,
     // xOut = ((mj/(1−β₁ᵗ)) / (√(vj/(1−β₂ᵗ)) + ε))·(−η) + x
     ...at(XO),
     ...get(MJ),
@@ -153,41 +154,27 @@ function simdAdamModule(): Uint8Array<ArrayBuffer> {
   body.push(0x0b);
   const locals = [2, 1, i32, 11, v128];
   const fn = [...locals, ...body];
-  const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
-  const name = (s: string) => [s.length, ...[...s].map((c) => c.charCodeAt(0))];
   const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...WASM_HEADER,
     ...section(1, [1, 0x60, 14, i32, i32, i32, i32, i32, i32, ...new Array(8).fill(f32), 0]),
-    ...section(2, [1, ...name("env"), ...name("memory"), 0x02, 0x00, 0x00]),
+    ...section(2, [
+      2,
+      ...name("env"),
+      ...name("heap"),
+      0x02,
+      0x00,
+      0x00,
+      ...name("env"),
+      ...name("moments"),
+      0x02,
+      0x00,
+      0x00,
+    ]),
     ...section(3, [1, 0]),
     ...section(7, [1, ...name("adam"), 0x00, 0]),
     ...section(10, [1, ...uleb(fn.length), ...fn]),
   ];
   return new Uint8Array(bytes);
-}
-
-let simdAdam: SimdAdam | null | undefined;
-let simdMemory: WebAssembly.Memory | undefined;
-
-/** The SIMD Adam bound to tfjs-wasm's memory, or null where the engine lacks SIMD. */
-function simdAdamFor(memory: WebAssembly.Memory): SimdAdam | null {
-  if (simdAdam !== undefined && simdMemory === memory) return simdAdam;
-  simdMemory = memory;
-  try {
-    const module = new WebAssembly.Module(simdAdamModule());
-    const instance = new WebAssembly.Instance(module, { env: { memory } });
-    simdAdam = instance.exports.adam as SimdAdam;
-  } catch {
-    simdAdam = null;
-  }
-  return simdAdam;
 }
 
 let simdAdamEnabled = true;
@@ -214,16 +201,126 @@ export function setSimdAdam(enabled: boolean): boolean {
   return previous;
 }
 
+const PAGE_BYTES = 65536;
+/** The most pages of one 32-bit WebAssembly memory (4 GiB). */
+const MAX_PAGES = 65536;
+
+/** One WebAssembly memory of moments, and the SIMD loop bound to it and to tfjs-wasm's heap. */
+interface MomentMemory {
+  memory: WebAssembly.Memory;
+  /** Bytes handed out so far. */
+  used: number;
+  /** The loop, once built for `heap` (null: this engine lacks SIMD or multi-memory). */
+  kernel?: SimdAdam | null;
+  heap?: WebAssembly.Memory;
+}
+
+/** Where one variable's two moments sit: a memory of the store, and the byte offsets of m and v. */
+interface MomentSlot {
+  name: string;
+  size: number;
+  memory: MomentMemory;
+  m: number;
+  v: number;
+}
+
 /**
- * Adam whose update is one fused loop per variable on the wasm backend.
+ * Adam's moments outside tfjs-wasm's heap: zero-initialised float32 arrays in WebAssembly memories
+ * that only the optimizer uses, each up to 4 GiB (a new one is started when the last is full).
+ */
+class MomentStore {
+  readonly memories: MomentMemory[] = [];
+
+  /** Room for the two moments of a variable of `size` floats, zeroed. */
+  allocate(name: string, size: number): MomentSlot {
+    const bytes = 16 * Math.ceil((4 * size) / 16); // whole f32x4 lanes, 16-byte aligned
+    if (2 * bytes > MAX_PAGES * PAGE_BYTES) {
+      throw new RangeError(
+        `fusedAdam: the moments of ${name} (${size} floats) exceed one 4 GiB WebAssembly memory: split the variable, or use tf.train.adam on another backend`,
+      );
+    }
+    let memory = this.memories.at(-1);
+    if (memory === undefined || memory.used + 2 * bytes > MAX_PAGES * PAGE_BYTES) {
+      memory = { memory: new WebAssembly.Memory({ initial: 0, maximum: MAX_PAGES }), used: 0 };
+      this.memories.push(memory);
+    }
+    const end = memory.used + 2 * bytes;
+    const pages = Math.ceil(end / PAGE_BYTES) - memory.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > 0) {
+      try {
+        memory.memory.grow(pages);
+      } catch (error) {
+        throw new RangeError(
+          `fusedAdam: cannot allocate the moments of ${name} (${
+            (2 * bytes / 2 ** 20).toFixed(1)
+          } MiB) beside the wasm heap: this machine's memory is exhausted; free memory, use LoRA or a smaller model`,
+          { cause: error },
+        );
+      }
+    }
+    const slot = { name, size, memory, m: memory.used, v: memory.used + bytes };
+    memory.used = end;
+    return slot;
+  }
+
+  /** A view of one moment (views are made afresh: growing a memory detaches old ones). */
+  view(slot: MomentSlot, which: "m" | "v"): Float32Array {
+    return new Float32Array(slot.memory.memory.buffer, slot[which], slot.size);
+  }
+
+  /** The SIMD loop over this slot's memory and `heap`, or null where the engine cannot run it. */
+  kernel(slot: MomentSlot, heap: WebAssembly.Memory): SimdAdam | null {
+    const memory = slot.memory;
+    if (memory.kernel === undefined || memory.heap !== heap) {
+      memory.heap = heap;
+      try {
+        const module = new WebAssembly.Module(simdAdamModule());
+        const env = { heap, moments: memory.memory };
+        memory.kernel = new WebAssembly.Instance(module, { env }).exports.adam as SimdAdam;
+      } catch {
+        memory.kernel = null;
+      }
+    }
+    return memory.kernel;
+  }
+}
+
+/**
+ * Adam whose update is one fused loop per variable on the wasm backend, with its moments beside
+ * the heap rather than on it.
  *
  * `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `θ ← θ − η·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`, every
  * operation rounded to float32 in the order tfjs's `AdamOptimizer` uses, so the two agree to the
- * last bit or nearly (the test holds them within 1e-6).
+ * last bit (the test holds them equal).
  *
- * Used by: every recipe through `train()` when it is given as the optimizer; `bench:rl`.
+ * On wasm, `getWeights()` returns the moments as new tensors (the caller disposes them, and the
+ * iteration scalar, as with every optimizer's `getWeights`); on other backends they are the live
+ * variables, as in tfjs. The backend is fixed by the first update or `setWeights`.
+ *
+ * Used by: every recipe through `train()`; `bench:rl`, `bench:lm`.
  */
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
+  /** The moments beside the wasm heap, in the order of the variables (null: tfjs's own Adam). */
+  #store: MomentStore | null | undefined;
+  #slots: MomentSlot[] = [];
+
+  /** Whether this optimizer keeps its moments beside the wasm heap (decided on first use). */
+  #beside(): boolean {
+    if (this.#store === undefined) {
+      this.#store = tf.getBackend() === "wasm" ? new MomentStore() : null;
+    } else if (this.#store !== null && tf.getBackend() !== "wasm") {
+      throw new Error(
+        `fusedAdam: its moments live beside the wasm heap, but the backend is now ${tf.getBackend()}: create the optimizer after choosing the backend`,
+      );
+    }
+    return this.#store !== null;
+  }
+
+  /** The bytes of moments held beside the heap (0 on other backends). */
+  get bytesBesideHeap(): number {
+    return (this.#store?.memories ?? []).reduce((sum, m) => sum + m.used, 0);
+  }
+
   /**
    * Apply one Adam step (the fused loop on wasm, tfjs's ops elsewhere).
    *
@@ -232,98 +329,66 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
   override applyGradients(
     variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
   ): void {
-    if (tf.getBackend() !== "wasm") {
+    if (!this.#beside()) {
       super.applyGradients(variableGradients as Parameters<tf.AdamOptimizer["applyGradients"]>[0]);
       return;
     }
+    const store = this.#store!;
     const self = this as unknown as AdamInternals;
     const backend = tf.backend() as unknown as WasmHeapBackend;
     const names = Array.isArray(variableGradients)
       ? variableGradients.map((v) => v.name)
       : Object.keys(variableGradients);
-    const b1 = f(this.beta1);
-    const b2 = f(this.beta2);
-    const c1 = f(1 - this.beta1);
-    const c2 = f(1 - this.beta2);
-    const eps = f(this.epsilon);
-    const negLr = f(-this.learningRate);
-    const oma1 = f(1 - backend.typedArrayFromHeap(self.accBeta1)[0]);
-    const oma2 = f(1 - backend.typedArrayFromHeap(self.accBeta2)[0]);
+    const constants = [
+      f(this.beta1),
+      f(this.beta2),
+      f(1 - this.beta1),
+      f(1 - this.beta2),
+      f(1 - backend.typedArrayFromHeap(self.accBeta1)[0]),
+      f(1 - backend.typedArrayFromHeap(self.accBeta2)[0]),
+      f(this.epsilon),
+      f(-this.learningRate),
+    ] as const;
     const registered = tf.engine().registeredVariables;
     names.forEach((name, i) => {
       const value = registered[name];
-      self.accumulatedFirstMoment[i] ??= {
-        originalName: `${name}/m`,
-        variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-      };
-      self.accumulatedSecondMoment[i] ??= {
-        originalName: `${name}/v`,
-        variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-      };
+      this.#slots[i] ??= store.allocate(name, value.size);
       const gradient = Array.isArray(variableGradients)
         ? variableGradients[i].tensor
         : variableGradients[name];
       if (gradient == null) return;
-      const mVar = self.accumulatedFirstMoment[i].variable;
-      const vVar = self.accumulatedSecondMoment[i].variable;
-      // Moments: in place where the buffer is the optimizer's alone. Weights: always a new buffer,
-      // as tfjs's Adam does (other code may still hold the previous weights' buffer).
-      const own = (t: tf.Tensor) => backend.dataIdMap.get(t.dataId).refCount === 1;
-      const mOwn = own(mVar);
-      const vOwn = own(vVar);
+      // The new weights always go to a new buffer, as tfjs's Adam does (other code may still hold
+      // the previous weights' buffer).
       const out = backend.makeOutput(value.shape, "float32"); // may grow the heap: views after it
       const offset = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
-      const memory = backend.wasm.asm?.memory;
-      const kernel = simdAdamEnabled && mOwn && vOwn && memory instanceof WebAssembly.Memory
-        ? simdAdamFor(memory)
+      const slot = this.#slots[i];
+      const heap = backend.wasm.asm?.memory;
+      const kernel = simdAdamEnabled && heap instanceof WebAssembly.Memory
+        ? store.kernel(slot, heap)
         : null;
       let start = 0;
       if (kernel !== null) {
         start = value.size - (value.size % 4);
         kernel(
           offset(value),
-          offset(mVar),
-          offset(vVar),
+          slot.m,
+          slot.v,
           offset(gradient),
           offset(out),
           start * 4,
-          b1,
-          b2,
-          c1,
-          c2,
-          oma1,
-          oma2,
-          eps,
-          negLr,
+          ...constants,
         );
       }
       if (start < value.size) {
-        const g = backend.typedArrayFromHeap(gradient);
-        const m = mOwn
-          ? backend.typedArrayFromHeap(mVar)
-          : backend.typedArrayFromHeap(mVar).slice();
-        const v = vOwn
-          ? backend.typedArrayFromHeap(vVar)
-          : backend.typedArrayFromHeap(vVar).slice();
-        const x = backend.typedArrayFromHeap(value);
-        const y = backend.typedArrayFromHeap(out);
-        for (let j = start; j < x.length; j++) {
-          const gj = g[j];
-          const mj = f(f(m[j] * b1) + f(gj * c1));
-          const vj = f(f(v[j] * b2) + f(f(gj * gj) * c2));
-          m[j] = mj;
-          v[j] = vj;
-          const denom = f(f(Math.sqrt(f(vj / oma2))) + eps);
-          y[j] = f(f(f(f(mj / oma1) / denom) * negLr) + x[j]);
-        }
-        // Moments whose buffer was shared get their own new tensor.
-        for (const [variable, data, mine] of [[mVar, m, mOwn], [vVar, v, vOwn]] as const) {
-          if (!mine) {
-            const fresh = tf.tensor(data, variable.shape, "float32");
-            variable.assign(fresh);
-            fresh.dispose();
-          }
-        }
+        adamLoop(
+          start,
+          backend.typedArrayFromHeap(value),
+          store.view(slot, "m"),
+          store.view(slot, "v"),
+          backend.typedArrayFromHeap(gradient),
+          backend.typedArrayFromHeap(out),
+          constants,
+        );
       }
       const fresh = tf.engine().makeTensorFromTensorInfo(out);
       value.assign(fresh);
@@ -334,6 +399,81 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       self.accBeta2.assign(tf.mul(self.accBeta2, this.beta2));
     });
     this.incrementIterations();
+  }
+
+  /**
+   * The iteration count, then every variable's first moments, then its second ones (tfjs's order
+   * and names). On wasm the moments are new tensors: dispose them.
+   *
+   * @returns The optimizer's state.
+   */
+  override async getWeights(): Promise<NamedTensor[]> {
+    if (!this.#beside()) return await super.getWeights();
+    const store = this.#store!;
+    const moments = (which: "m" | "v") =>
+      this.#slots.map((slot) => ({
+        name: `${slot.name}/${which}`,
+        tensor: tf.tensor(
+          store.view(slot, which).slice(),
+          tf.engine().registeredVariables[slot.name]?.shape ?? [slot.size],
+          "float32",
+        ),
+      }));
+    return [await this.saveIterations(), ...moments("m"), ...moments("v")];
+  }
+
+  /**
+   * Restore the state `getWeights` returned (copied in on wasm; the caller keeps its tensors).
+   *
+   * @param weightValues The iteration count, then the first and the second moments.
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    if (!this.#beside()) return await super.setWeights(weightValues);
+    const store = this.#store!;
+    const moments = await this.extractIterations(weightValues);
+    tf.tidy(() => {
+      const self = this as unknown as AdamInternals;
+      self.accBeta1.assign(tf.pow(this.beta1, this.iterations + 1));
+      self.accBeta2.assign(tf.pow(this.beta2, this.iterations + 1));
+    });
+    const count = moments.length / 2;
+    this.#slots = [];
+    for (let i = 0; i < count; i++) {
+      const [first, second] = [moments[i], moments[count + i]];
+      const name = first.name.replace(/\/m$/, "");
+      const slot = store.allocate(name, first.tensor.size);
+      store.view(slot, "m").set(first.tensor.dataSync() as Float32Array);
+      store.view(slot, "v").set(second.tensor.dataSync() as Float32Array);
+      this.#slots.push(slot);
+    }
+  }
+
+  /** Free the moments and β₁ᵗ, β₂ᵗ. */
+  override dispose(): void {
+    super.dispose();
+    this.#slots = [];
+    if (this.#store) this.#store = new MomentStore(); // the memories go with the old store
+  }
+}
+
+/** The typed-array Adam loop from index `start`: the SIMD loop's operations, lane by lane. */
+function adamLoop(
+  start: number,
+  x: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+  y: Float32Array,
+  [b1, b2, c1, c2, oma1, oma2, eps, negLr]: readonly number[],
+): void {
+  for (let j = start; j < x.length; j++) {
+    const gj = g[j];
+    const mj = f(f(m[j] * b1) + f(gj * c1));
+    const vj = f(f(v[j] * b2) + f(f(gj * gj) * c2));
+    m[j] = mj;
+    v[j] = vj;
+    const denom = f(f(Math.sqrt(f(vj / oma2))) + eps);
+    y[j] = f(f(f(f(mj / oma1) / denom) * negLr) + x[j]);
   }
 }
 

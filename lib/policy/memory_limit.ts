@@ -102,10 +102,15 @@ export function memoryLimit(options: MemoryLimitOptions = {}): MemoryLimit {
     : "this machine's memory";
   const gpu = webgpuLimits();
   const tensorBytes = gpu === undefined ? Infinity : gpu.maxBufferSize;
+  // The fused Adam (every recipe's optimizer) keeps its moments beside the wasm heap.
+  const optimizerOutside = backend === "wasm";
   if (forced !== undefined) {
-    return { bytes: Math.max(0, forced - uncounted), tensorBytes, what: `${what} (limit forced)` };
+    const bytes = Math.max(0, forced - uncounted);
+    return { bytes, tensorBytes, what: `${what} (limit forced)`, optimizerOutside };
   }
-  if (backend === "wasm") return { bytes: WASM_HEAP_BYTES - uncounted, tensorBytes, what };
+  if (backend === "wasm") {
+    return { bytes: WASM_HEAP_BYTES - uncounted, tensorBytes, what, optimizerOutside };
+  }
   if (backend === "webgpu") return { bytes: Infinity, tensorBytes, what };
   let available = Infinity;
   try {

@@ -137,6 +137,11 @@ export interface MemoryLimit {
   tensorBytes: number;
   /** What holds the memory, for messages ("the wasm heap", "the webgpu device", …). */
   what: string;
+  /**
+   * Whether Adam's moments are held outside this limit (wasm: the fused Adam keeps them in
+   * WebAssembly memories of its own, `fused_adam.ts`); default false.
+   */
+  optimizerOutside?: boolean;
 }
 
 /** The bytes of a run, item by item. */
@@ -158,7 +163,7 @@ export interface MemoryPlan {
   items: MemoryItems;
   /** Total bytes of each phase. */
   phases: { sampling: number; logProbs: number; update: number };
-  /** Bytes held by every phase (weights, reference, value model, Adam). */
+  /** Bytes held by every phase (weights, reference, value model, and Adam unless outside the limit). */
   persistentBytes: number;
   /** The largest phase total. */
   peakBytes: number;
@@ -315,7 +320,8 @@ function planFor(model: ModelShape, step: StepShape, micro: number, limit: Memor
     activations: BACKWARD_FACTOR * forwardBytes(model, micro, length),
     head: headBytes(model, micro * length, true),
   };
-  const persistentBytes = items.weights + items.reference + items.valueModel + items.optimizer;
+  const persistentBytes = items.weights + items.reference + items.valueModel +
+    (limit.optimizerOutside ? 0 : items.optimizer);
   const phases = {
     sampling: persistentBytes +
       Math.max(
@@ -515,8 +521,8 @@ export function describePeak(plan: MemoryPlan): string {
     ["weights", items.weights],
     ["reference", items.reference],
     ["value model", items.valueModel],
-    ["Adam", items.optimizer],
   ];
+  if (!plan.limit.optimizerOutside) parts.push(["Adam", items.optimizer]);
   if (plan.peakPhase === "update") {
     parts.push(["gradients", items.gradients], ["accumulation", items.accumulation]);
     parts.push([`activations of micro-batch ${plan.microBatchSize}`, items.activations]);

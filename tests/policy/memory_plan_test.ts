@@ -151,6 +151,29 @@ Deno.test("memory plan: SmolLM2-135M from its config.json, full fine-tuning agai
   assert(plan.waysOut.includes("--lora-rank 8"), plan.waysOut.join());
 });
 
+Deno.test("memory plan: with Adam's moments outside the heap, SmolLM2-135M's full GRPO with a reference fits 4 GiB", () => {
+  const config = smolConfig();
+  const family = modelFamily(config);
+  const shape = hfModelShape(config, family.weightShapes, family.architecture.projections!);
+  const step = {
+    rows: 8,
+    minibatchRows: 8,
+    microBatchSize: 1,
+    promptTokens: 64,
+    responseTokens: 64,
+  };
+  const model = { ...shape, referenceParameters: shape.parameters };
+  const heap = { bytes: 2 ** 32, tensorBytes: Infinity, what: "the wasm heap" };
+  const inside = planMemory(model, step, heap);
+  const outside = planMemory(model, step, { ...heap, optimizerOutside: true });
+  // The same items; only the peak loses Adam's 2 × 538,060,032 bytes.
+  assertEquals(outside.items, inside.items);
+  assertEquals(inside.peakBytes - outside.peakBytes, 2 * 538_060_032);
+  // Held in every phase: weights + reference = 2 × 538,060,032.
+  assertEquals(outside.persistentBytes, 1_076_120_064);
+  assert(!inside.fits && outside.fits, `${inside.peakBytes} / ${outside.peakBytes}`);
+});
+
 Deno.test("memory plan: Qwen2.5-0.5B fits 4 GiB only with LoRA", () => {
   const config = {
     model_type: "qwen2",
