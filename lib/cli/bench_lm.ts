@@ -7,7 +7,8 @@
  * heads, 2 key/value heads, intermediate 4864, vocabulary 151936, tied, q/k/v biases). It measures
  * sampling throughput of the base model (16 prompts × 64 tokens, 64 new tokens, KV cache), one
  * Adam step on 4 × 256 tokens (teacher-forced log-probs of 255 tokens after a 1-token prompt, the
- * RL loss path) and the peak resident memory after each. The Adam step trains every weight, or,
+ * RL loss path; on trepo's side in the micro-batches its memory plan chooses, as `train` runs
+ * it, the JSON says which) and the peak resident memory after each. The Adam step trains every weight, or,
  * with `--lora-rank R` (default 8 for Qwen2.5-0.5B, 0 = full for SmolLM2-135M), a LoRA adapter
  * of rank R and α = 2R on every linear projection, as `deno task train --lora-rank R` does (PEFT's
  * `get_peft_model` with the same targets on the PyTorch side). Each trepo variant (plain wasm, and
@@ -41,6 +42,10 @@ import { sample } from "../sample/sample.ts";
 import { disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { tokenLogProbs } from "../sample/token_log_probs.ts";
 import { Random } from "../random.ts";
+import { accumulateGradients, type Gradients } from "../algorithms/update.ts";
+import { planMemory } from "../policy/memory_plan.ts";
+import { memoryLimit } from "../policy/memory_limit.ts";
+import { policyModelShape } from "../models/model_shape.ts";
 import { loraPolicy, projectionNames } from "../models/lora.ts";
 import REAL_MODEL_SHAPES from "./real_model_shapes.json" with { type: "json" };
 
@@ -339,35 +344,62 @@ export async function benchLmTrepo(
       trainable_parameters: policy.parameterCount,
     };
   }
-  // Adam step: a 1-token prompt and trainTokens − 1 response tokens per sequence.
+  // Adam step: a 1-token prompt and trainTokens − 1 response tokens per sequence, in the
+  // micro-batches the memory plan chooses (as `train` runs it): one Adam step over the summed
+  // gradients of -Σ log π / (B·(T−1)), the whole batch's mean.
   const optimizer = fusedAdam(1e-5);
-  const trainRollout: Rollout = {
-    promptTokens: Array.from({ length: shape.trainBatch }, () => [token()]),
-    tokens: tf.tensor2d(
-      Array.from({ length: shape.trainBatch * (shape.trainTokens - 1) }, token),
-      [shape.trainBatch, shape.trainTokens - 1],
-      "int32",
-    ),
-    mask: tf.ones([shape.trainBatch, shape.trainTokens - 1]) as tf.Tensor2D,
-    logProbs: tf.zeros([shape.trainBatch, shape.trainTokens - 1]) as tf.Tensor2D,
-    lengths: Array.from({ length: shape.trainBatch }, () => shape.trainTokens - 1),
-    groupSize: 1,
-  };
+  const responseTokens = shape.trainTokens - 1;
+  const plan = planMemory(
+    policyModelShape(policy),
+    {
+      rows: shape.trainBatch,
+      minibatchRows: shape.trainBatch,
+      microBatchSize: 0,
+      promptTokens: 1,
+      responseTokens,
+      logProbRows: 0,
+    },
+    memoryLimit({ countedBytes: tf.memory().numBytes }),
+  );
+  const micro = plan.microBatchSize;
+  info.micro_batch_size = micro;
+  info.planned_peak_mib = plan.peakBytes / 2 ** 20;
+  const microRollouts: Rollout[] = Array.from(
+    { length: shape.trainBatch / micro },
+    () => ({
+      promptTokens: Array.from({ length: micro }, () => [token()]),
+      tokens: tf.tensor2d(
+        Array.from({ length: micro * responseTokens }, token),
+        [micro, responseTokens],
+        "int32",
+      ),
+      mask: tf.ones([micro, responseTokens]) as tf.Tensor2D,
+      logProbs: tf.zeros([micro, responseTokens]) as tf.Tensor2D,
+      lengths: Array.from({ length: micro }, () => responseTokens),
+      groupSize: 1,
+    }),
+  );
+  const count = shape.trainBatch * responseTokens;
   const vars = [...policy.weights.values()];
   const times: number[] = [];
   if (info.sample_error === undefined) {
     try {
       for (let i = 0; i < steps + 1; i++) {
         started = performance.now();
-        const { value, grads } = tf.variableGrads(
-          () => tf.neg(tf.mean(tokenLogProbs(policy, trainRollout))) as tf.Scalar,
-          vars,
-        );
-        optimizer.applyGradients(grads);
-        await value.data();
-        tf.dispose([value, ...Object.values(grads)]);
+        let sum: Gradients | undefined;
+        for (const r of microRollouts) {
+          sum = accumulateGradients(
+            vars,
+            () => tf.div(tf.neg(tf.sum(tokenLogProbs(policy, r))), count) as tf.Scalar,
+            sum,
+          );
+        }
+        const named = Object.fromEntries(vars.map((v, k) => [v.name, sum!.grads[k]]));
+        optimizer.applyGradients(named);
+        await sum!.loss.data();
+        tf.dispose([sum!.loss, ...sum!.grads]);
         const ms = performance.now() - started;
-        log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms`);
+        log(`adam step ${i === 0 ? "(untimed)" : i}: ${ms.toFixed(0)} ms (micro-batch ${micro})`);
         if (i > 0) times.push(ms);
       }
     } catch (error) {
@@ -376,10 +408,11 @@ export async function benchLmTrepo(
       log(`adam step failed: ${info.adam_error}`);
     }
     info.wasm_heap_mib_after_adam = wasmHeapMib();
+    info.adam_moments_mib_beside_heap = optimizer.bytesBesideHeap / 2 ** 20;
   }
   const parameters = base.parameterCount;
   try {
-    disposeRollout(trainRollout);
+    microRollouts.forEach(disposeRollout);
     optimizer.dispose();
     if (policy !== base) policy.dispose();
     base.dispose();
