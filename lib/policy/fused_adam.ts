@@ -27,9 +27,6 @@ interface AdamInternals {
   accBeta2: tf.Variable;
 }
 
-/** One named tensor of an optimizer's state, as `tf.Optimizer.getWeights()` returns them. */
-type NamedTensor = { name: string; tensor: tf.Tensor };
-
 const f = Math.fround;
 
 /**
@@ -407,7 +404,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
    *
    * @returns The optimizer's state.
    */
-  override async getWeights(): Promise<NamedTensor[]> {
+  override async getWeights(): Promise<{ name: string; tensor: tf.Tensor }[]> {
     if (!this.#beside()) return await super.getWeights();
     const store = this.#store!;
     const moments = (which: "m" | "v") =>
@@ -427,7 +424,7 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
    *
    * @param weightValues The iteration count, then the first and the second moments.
    */
-  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+  override async setWeights(weightValues: { name: string; tensor: tf.Tensor }[]): Promise<void> {
     if (!this.#beside()) return await super.setWeights(weightValues);
     const store = this.#store!;
     const moments = await this.extractIterations(weightValues);
@@ -442,8 +439,8 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
       const [first, second] = [moments[i], moments[count + i]];
       const name = first.name.replace(/\/m$/, "");
       const slot = store.allocate(name, first.tensor.size);
-      store.view(slot, "m").set(first.tensor.dataSync() as Float32Array);
-      store.view(slot, "v").set(second.tensor.dataSync() as Float32Array);
+      store.view(slot, "m").set(await first.tensor.data() as Float32Array);
+      store.view(slot, "v").set(await second.tensor.data() as Float32Array);
       this.#slots.push(slot);
     }
   }
