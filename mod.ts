@@ -312,11 +312,20 @@ export {
   decodeSafetensors,
   type DecodeSafetensorsOptions,
   encodeSafetensors,
+  FLOAT_DTYPES,
+  parseSafetensorsHeader,
+  readSafetensorsFloat32,
+  readSafetensorsHeader,
   type SafetensorsData,
   type SafetensorsDtype,
+  type SafetensorsEntry,
   type SafetensorsFile,
+  type SafetensorsHeader,
+  type SafetensorsHeaderOptions,
   type SafetensorsTensor,
-} from "./lib/policy/safetensors.ts";
+  toFloat32,
+} from "./lib/io/safetensors.ts";
+export { committedDirectory, writeDirectoryAtomically } from "./lib/io/atomic_directory.ts";
 export {
   CHECKPOINT_FORMAT_VERSION,
   type CheckpointConfig,
@@ -328,7 +337,6 @@ export {
   saveCheckpoint,
   type SaveCheckpointOptions,
   TREPO_VERSION,
-  writeDirectoryAtomically,
 } from "./lib/policy/checkpoint.ts";
 export {
   evaluateAccuracy,
@@ -365,30 +373,35 @@ export {
   type RunLockHolder,
 } from "./lib/algorithms/run_folder.ts";
 export {
-  aggregationNormalizer,
   type Algorithm,
   type AlgorithmName,
-  clippedPolicyLoss,
   type ConfigSpec,
   type FieldSpec,
-  onEveryToken,
-  type PolicyLossFn,
-  type PolicyLossInputs,
-  policyObjective,
-  type PolicyObjectiveOptions,
-  type PolicyUpdateInputs,
   resolveConfig,
-  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
-  sampleResponses,
-  scoreFunctionPolicyLoss,
   type StepBatch,
   type StepFn,
   type StepMetrics as AlgorithmStepMetrics,
   type StepState,
-  updatePolicy,
 } from "./lib/algorithms/step.ts";
+export { sampleResponses, type Scored } from "./lib/algorithms/rollout.ts";
+export {
+  aggregationNormalizer,
+  clippedPolicyLoss,
+  type PolicyLossFn,
+  type PolicyLossInputs,
+  policyObjective,
+  type PolicyObjectiveOptions,
+  scoreFunctionPolicyLoss,
+} from "./lib/algorithms/objective.ts";
+export { type PolicyUpdateInputs, updatePolicy } from "./lib/algorithms/policy_update.ts";
+export {
+  onEveryToken,
+  type ResponseAdvantages,
+  type ResponseLevelRecipe,
+  responseLevelStep,
+} from "./lib/algorithms/response_level_step.ts";
 export {
   applyUpdate,
   type ApplyUpdateOptions,

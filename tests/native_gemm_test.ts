@@ -8,13 +8,17 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../lib/backend.ts";
 import { loadNativeGemm, nativeGemmActive, setNativeGemm } from "../lib/native_gemm.ts";
 import { createPolicy } from "../lib/policy/transformer.ts";
+import { runsHere } from "../tools/requirement.ts";
 
 await initBackend({ backend: "wasm" });
 const status = loadNativeGemm();
 setNativeGemm(false);
-if (!status.active) {
-  console.warn(`native_gemm_test: skipping the equality tests: ${status.reason}`);
-}
+const openBlas = runsHere("native GEMM equality tests", {
+  id: "openblas",
+  present: status.active,
+  missing: status.reason ?? "OpenBLAS did not load",
+  install: "apt-get install libopenblas0-pthread, or run bash .ci/run",
+});
 
 function random(shape: number[], seed: number): tf.Tensor {
   return tf.randomNormal(shape, 0, 1, "float32", seed);
@@ -58,7 +62,7 @@ const SHAPES: [string, number[], number[]][] = [
 
 Deno.test({
   name: "native GEMM equals the wasm matmul: forward and gradients, all transposes",
-  ignore: !status.active,
+  ignore: !openBlas,
   fn: async () => {
     for (const [name, aShape, bShape] of SHAPES) {
       for (const ta of [false, true]) {
@@ -126,7 +130,7 @@ Deno.test("initBackend: TREPO_BLAS forced without --allow-ffi refuses; auto fall
 
 Deno.test({
   name: "native GEMM: a tiny GPT's loss gradients equal the wasm path's",
-  ignore: !status.active,
+  ignore: !openBlas,
   fn: async () => {
     const policy = createPolicy({
       vocabSize: 11,

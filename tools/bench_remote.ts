@@ -19,6 +19,7 @@ import { initBackend } from "../lib/backend.ts";
 import { parseFlags, runCommand } from "../lib/cli/flags.ts";
 import { createPolicy, type Policy } from "../lib/policy/transformer.ts";
 import { sample } from "../lib/sample/sample.ts";
+import { greedy } from "../lib/sample/greedy.ts";
 import { remoteSampler } from "../lib/sample/remote_sampler.ts";
 import type { Sampler } from "../lib/sample/sampler.ts";
 import { train } from "../lib/algorithms/train.ts";
@@ -39,6 +40,7 @@ const seededLocal: Sampler = {
   remote: false,
   sample: (policy, prompts, o) =>
     sample(policy, prompts, { ...o, rng: undefined, seed: o.rng!.int(2 ** 31) }),
+  greedy,
   continueFrom: (policy, rollout, prefixes, o) =>
     continueFrom(policy, rollout, prefixes, { ...o, rng: undefined, seed: o.rng!.int(2 ** 31) }),
 };

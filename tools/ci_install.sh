@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Install what a clean Debian machine lacks for trepo's report tooling: headless Chromium (figure
+# Install what a clean Debian machine lacks for trepo's full test run: headless Chromium (figure
 # images, the JupyterLab browser check), Jupyter + nbclient (headless notebook runs), plotly for
-# Python (JupyterLab's renderer for plotly outputs), Mesa's EGL/GL (the WebGPU software adapter), OpenBLAS (the opt-in native GEMM). Idempotent: each step runs only when its
-# tool is missing, so a second run takes about a second.
+# Python (JupyterLab's renderer for plotly outputs), Mesa's EGL/GL (the WebGPU software adapter),
+# OpenBLAS (the opt-in native GEMM), and Python's torch (CPU), transformers, peft and safetensors
+# (the cross-checks: save -> transformers, PEFT load, trained checkpoint -> transformers).
+# Idempotent: each step runs only when its tool is missing, so a second run takes about a second.
 #
 #   bash tools/ci_install.sh            # everything
 #   TREPO_SKIP_APT=1 bash tools/ci_install.sh   # pip part only
 #
 # Runs as root on CI (apt-get without sudo); elsewhere it uses sudo for apt-get when available.
 # pip installs into the `python3` on PATH (on these machines it resolves from a local index; on
-# a user's machine from PyPI). Prints one line per step.
+# a user's machine from PyPI; torch's CPU wheels from $TREPO_TORCH_INDEX, by default
+# https://download.pytorch.org/whl/cpu, as an extra index). When pip reaches no index at all, the
+# torch/transformers/peft step says so and succeeds: the cross-checks then print "skipped"
+# (.ci/run allows exactly those skips, TREPO_CI_ALLOW_SKIP=python:). Prints one line per step.
 set -euo pipefail
 
 log() { printf 'ci_install: %s\n' "$*"; }
@@ -62,6 +67,18 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
   log "python: $PYTHON missing; installing python3 and python3-pip with apt-get"
   apt_install python3 python3-pip
 fi
+# pip_install LOG PACKAGE...: pip into $PYTHON, once more with --break-system-packages where
+# Debian's externally managed Python refuses plain installs. --retries 0 --timeout 5: where only a
+# local index answers, an unreachable PyPI fails in seconds instead of minutes of retries.
+pip_install() {
+  local log="$1"
+  shift
+  local pip_flags=(--quiet --disable-pip-version-check --retries 0 --timeout 5)
+  if "$PYTHON" -m pip install "${pip_flags[@]}" "$@" 2>"$log"; then return 0; fi
+  grep -q externally-managed "$log" || return 1
+  "$PYTHON" -m pip install "${pip_flags[@]}" --break-system-packages "$@" 2>"$log"
+}
+
 missing=()
 "$PYTHON" -c "import nbclient, nbformat" 2>/dev/null || missing+=(nbclient nbformat)
 "$PYTHON" -c "import jupyterlab" 2>/dev/null || missing+=(jupyterlab)
@@ -71,20 +88,31 @@ if [ ${#missing[@]} -eq 0 ]; then
   log "python packages: present (nbclient, nbformat, jupyterlab, ipykernel, plotly)"
 else
   log "python packages: installing ${missing[*]} with pip"
-  # --retries 0: where only a local index answers, do not spend minutes retrying the others.
-  pip_flags=(--quiet --disable-pip-version-check --retries 0)
-  if ! "$PYTHON" -m pip install "${pip_flags[@]}" "${missing[@]}" 2>/tmp/trepo_pip.log; then
-    # Debian's externally managed Python refuses plain pip installs.
-    if grep -q externally-managed /tmp/trepo_pip.log; then
-      "$PYTHON" -m pip install "${pip_flags[@]}" --break-system-packages "${missing[@]}"
-    else
-      cat /tmp/trepo_pip.log >&2
-      exit 1
-    fi
-  fi
+  pip_install /tmp/trepo_pip.log "${missing[@]}" || { cat /tmp/trepo_pip.log >&2; exit 1; }
   "$PYTHON" -c "import nbclient, nbformat, jupyterlab, plotly" ||
     { log "python packages: still missing after pip"; exit 1; }
   log "python packages: installed"
+fi
+
+# 3b. Python's torch (CPU build), transformers, peft and safetensors: the Python cross-checks of
+#     tests/models (transformers_load_test, lora_test) and tests/cli/train_pretrained_test.
+ml_missing=()
+for module in torch transformers peft safetensors; do
+  "$PYTHON" -c "import $module" 2>/dev/null || ml_missing+=("$module")
+done
+if [ ${#ml_missing[@]} -eq 0 ]; then
+  log "python cross-check packages: present (torch, transformers, peft, safetensors)"
+else
+  log "python cross-check packages: installing ${ml_missing[*]} with pip"
+  torch_index="${TREPO_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+  if pip_install /tmp/trepo_pip_ml.log --extra-index-url "$torch_index" "${ml_missing[@]}"; then
+    log "python cross-check packages: installed"
+  elif grep -qE "No matching distribution found|Could not fetch URL|Failed to establish a new connection|Temporary failure in name resolution|Network is unreachable" /tmp/trepo_pip_ml.log; then
+    log "python cross-check packages: pip reached no index for ${ml_missing[*]}; the Python cross-checks will say skipped"
+  else
+    cat /tmp/trepo_pip_ml.log >&2
+    exit 1
+  fi
 fi
 
 # 4. Mesa's EGL/GL drivers: Deno's WebGPU reaches the llvmpipe software adapter through them on

@@ -7,7 +7,7 @@ import type { Policy } from "../policy/transformer.ts";
 import { greedy } from "../sample/greedy.ts";
 import { disposeRollout } from "../sample/rollout.ts";
 import type { Task } from "../tasks/task.ts";
-import { responseEnd } from "./step.ts";
+import { responseEnd } from "./rollout.ts";
 import { checkInteger, describe } from "../validate.ts";
 
 /** Options of {@linkcode evaluateAccuracy}. */

@@ -6,28 +6,18 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { disposeRollout } from "../sample/rollout.ts";
+import type * as tf from "@tensorflow/tfjs";
 import { groupRelativeAdvantages, type GroupScale } from "../advantage/group_relative.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
-  clippedPolicyLoss,
-  nonzeroFraction,
-  onEveryToken,
-  referenceLogProbs,
-  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
-import { secondsSince } from "./update.ts";
+import { clippedPolicyLoss } from "./objective.ts";
+import { onEveryToken, type ResponseAdvantages, responseLevelStep } from "./response_level_step.ts";
 
 /** GRPO's settings. */
 export interface GrpoConfig extends RlConfig {
@@ -141,6 +131,8 @@ export function grpoAdvantages(
  * `A_i = (r_i − mean_g r) / (std_g r + ε)` for every token of response i;
  * `ℓ_t = max(−A ρ_t, −A clip(ρ_t, 1−ε, 1+ε)) + β k3(π_θ, π_ref)_t`, aggregated per sequence.
  *
+ * Steps 1, 2 and 4 are the shared {@linkcode responseLevelStep}; this recipe gives its step 3.
+ *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al. §4: the single-sample `RM(W)` term is an
  *   unbiased trajectory policy gradient (Theorem 1); the group mean is a prompt-level baseline.
  *
@@ -148,59 +140,17 @@ export function grpoAdvantages(
  * @param batch The prompts and the reward functions.
  * @returns The step's metrics.
  */
-export async function grpoStep(
+export function grpoStep(
   state: StepState<GrpoConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config } = state;
-  const maxTokens = batch.maxTokens;
-  // 1. Sample: G responses per prompt.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch);
-  const sampleSeconds = secondsSince(start);
-  const owned: tf.Tensor[] = [];
-  try {
+  return responseLevelStep(grpo, state, batch, {
+    // 1. Sample: G responses per prompt.
     // 2. Score: one reward per response.
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
-    owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): group-relative, the same for every token.
-    const { responses: responseAdvantages, tokens: advantages } = grpoAdvantages(
-      scored.rewards,
-      rollout.mask,
-      config,
-    );
-    owned.push(responseAdvantages, advantages);
-    const refLogProbs = referenceLogProbs(state, rollout);
-    if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: PPO's clipped surrogate (+ β·k3 KL, added by updatePolicy).
-    start = performance.now();
-    const update = await updatePolicy(
-      state,
-      rollout,
-      { advantages, refLogProbs },
-      clippedPolicyLoss(config),
-      maxTokens,
-    );
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: config.groupSize });
-    return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
-      ...(await rolloutMetrics(rollout, refLogProbs)),
-      ...update,
-      "adv/nonzero_fraction": await nonzeroFraction(responseAdvantages),
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
-      "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0),
-      "time/sample_s": sampleSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
-    };
-  } finally {
-    tf.dispose(owned);
-    disposeRollout(rollout);
-  }
+    advantages: (scored, mask) => grpoAdvantages(scored.rewards, mask, state.config),
+    // 4. Loss and update: grpo.policyLoss, PPO's clipped surrogate (+ β·k3 KL).
+  });
 }
 
 /** GRPO as `train` runs it. */

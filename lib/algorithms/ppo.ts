@@ -15,30 +15,25 @@ import { generalizedAdvantages } from "../advantage/generalized_advantages.ts";
 import { whiten } from "../advantage/whiten.ts";
 import { valueLoss } from "../loss/value_loss.ts";
 import { aggregateLoss } from "../loss/aggregate.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import { explainedVarianceAsync } from "../metrics/explained_variance.ts";
 import {
-  accumulationNormalizer,
   type Algorithm,
-  clippedPolicyLoss,
-  referenceLogProbs,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
+import { referenceLogProbs, sampleResponses, scoreRollout } from "./rollout.ts";
+import { accumulationNormalizer, clippedPolicyLoss } from "./objective.ts";
+import { updatePolicy } from "./policy_update.ts";
+import { phaseClock, rewardMetrics, rolloutMetrics } from "./step_metrics.ts";
 import {
   applyUpdate,
   checkMicroBatchSize,
   microBatchPlan,
   minibatchPlan,
   minibatchSizes,
-  secondsSince,
   selectRows,
   selectRowsOf,
 } from "./update.ts";
@@ -189,56 +184,55 @@ export async function ppoStep(
       "Cannot take a PPO step: state.valueModel and state.optimizers.value are required",
     );
   }
+  const clock = phaseClock();
   // 1. Sample: one response per prompt.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch);
-  const sampleSeconds = secondsSince(start);
+  const rollout = await clock.time("sample", () => sampleResponses(state, batch));
   const owned: tf.Tensor[] = [];
   try {
     // 2. Score: one reward per response (step 3 turns it into InstructGPT's token rewards).
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
+    const scored = await clock.time("score", () => scoreRollout(state, rollout, batch));
     owned.push(scored.rewards);
-    const refLogProbs = referenceLogProbs(state, rollout);
+    const refLogProbs = await clock.time("reference", () => referenceLogProbs(state, rollout));
     if (refLogProbs !== undefined) owned.push(refLogProbs);
     // 3. Advantage (constants, outside the gradient): GAE on the critic's values, then whitened.
-    const oldValues = tf.tidy(() => tokenValues(valueModel, rollout));
-    owned.push(oldValues);
-    const { advantages, returns } = ppoAdvantages({
-      rewards: scored.rewards,
-      logProbs: rollout.logProbs,
-      refLogProbs,
-      values: oldValues,
-      mask: rollout.mask,
-    }, config);
-    owned.push(advantages, returns);
-    const explained = await explainedVarianceAsync(oldValues, returns, rollout.mask);
-    const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: clipped surrogate for the policy (the KL is in the rewards, so none in
-    //    the loss), clipped value loss for the critic; epochs × minibatches each.
-    start = performance.now();
-    const update = await updatePolicy(
-      { ...state, reference: undefined },
-      rollout,
-      { advantages },
-      clippedPolicyLoss(config),
-      batch.maxTokens,
+    const { oldValues, returns, advantages, explained } = await clock.time(
+      "advantage",
+      async () => {
+        const oldValues = tf.tidy(() => tokenValues(valueModel, rollout));
+        owned.push(oldValues);
+        const { advantages, returns } = ppoAdvantages({
+          rewards: scored.rewards,
+          logProbs: rollout.logProbs,
+          refLogProbs,
+          values: oldValues,
+          mask: rollout.mask,
+        }, config);
+        owned.push(advantages, returns);
+        const explained = await explainedVarianceAsync(oldValues, returns, rollout.mask);
+        return { oldValues, returns, advantages, explained };
+      },
     );
-    const value = await updateValueModel(state, rollout, oldValues, returns);
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: config.groupSize });
+    // 4. Loss and update: ppo.policyLoss, the clipped surrogate, for the policy (the KL is in the
+    //    rewards, so none in the loss), clipped value loss for the critic; epochs × minibatches
+    //    each.
+    const { update, value } = await clock.time("train", async () => ({
+      update: await updatePolicy(
+        { ...state, reference: undefined },
+        rollout,
+        { advantages },
+        ppo.policyLoss(config),
+        batch.maxTokens,
+      ),
+      value: await updateValueModel(state, rollout, oldValues, returns),
+    }));
     return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
+      ...rewardMetrics(scored, config.groupSize),
       ...(await rolloutMetrics(rollout, refLogProbs)),
       ...update,
       ...value,
       "value/explained_variance": explained,
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
       "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0),
-      "time/sample_s": sampleSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
+      ...clock.metrics(),
     };
   } finally {
     tf.dispose(owned);

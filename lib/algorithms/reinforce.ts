@@ -6,25 +6,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { disposeRollout } from "../sample/rollout.ts";
-import { broadcastToTokens } from "../advantage/broadcast_to_tokens.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
-  nonzeroFraction,
-  referenceLogProbs,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreFunctionPolicyLoss,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
-import { secondsSince } from "./update.ts";
+import { scoreFunctionPolicyLoss } from "./objective.ts";
+import { onEveryToken, type ResponseAdvantages, responseLevelStep } from "./response_level_step.ts";
 
 /** REINFORCE's settings (those of every recipe). */
 export type ReinforceConfig = RlConfig;
@@ -58,7 +49,38 @@ export const defaultReinforceConfig: Readonly<ReinforceConfig> = Object.freeze({
 });
 
 /**
+ * REINFORCE's advantages (step 3 of {@linkcode reinforceStep}): `A_i = RM(W_i)`, the response's
+ * reward itself with no baseline, on every token of the response.
+ *
+ * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 1.
+ *
+ * @param rewards Response rewards `[B]` (only read: the result holds a copy).
+ * @param mask Response mask `[B, T]`.
+ * @returns Response advantages `[B]` and token advantages `[B, T]` (the caller disposes both).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend } from "../backend.ts";
+ * import { reinforceAdvantages } from "./reinforce.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * await initBackend({ backend: "cpu" });
+ * const rewards = tf.tensor1d([2, -1]);
+ * const mask = tf.tensor2d([[1, 1], [1, 0]]);
+ * const { responses, tokens } = reinforceAdvantages(rewards, mask);
+ * assertEquals(await tokens.array(), [[2, 2], [-1, 0]]);
+ * tf.dispose([rewards, mask, responses, tokens]);
+ * ```
+ */
+export function reinforceAdvantages(rewards: tf.Tensor1D, mask: tf.Tensor2D): ResponseAdvantages {
+  return onEveryToken(tf.clone(rewards), mask);
+}
+
+/**
  * One REINFORCE step: `A_t = RM(W)` for every token, `ℓ_t = −RM(W) logπ_θ(w_t|…)`.
+ *
+ * Steps 1, 2 and 4 are the shared {@linkcode responseLevelStep}; this recipe gives its step 3.
  *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al., Theorem 1: this single-sample estimator
  *   is unbiased; the baselines of the other recipes only reduce its variance (Lemma 2).
@@ -67,54 +89,18 @@ export const defaultReinforceConfig: Readonly<ReinforceConfig> = Object.freeze({
  * @param batch The prompts and the reward functions.
  * @returns The step's metrics.
  */
-export async function reinforceStep(
+export function reinforceStep(
   state: StepState<ReinforceConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config } = state;
-  // 1. Sample: G responses per prompt.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch);
-  const sampleSeconds = secondsSince(start);
-  const owned: tf.Tensor[] = [];
-  try {
+  return responseLevelStep(reinforce, state, batch, {
+    // 1. Sample: G responses per prompt.
     // 2. Score: one reward per response.
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
-    owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): the reward itself, no baseline.
-    const advantages = broadcastToTokens(scored.rewards, rollout.mask);
-    owned.push(advantages);
-    const refLogProbs = referenceLogProbs(state, rollout);
-    if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: REINFORCE.
-    start = performance.now();
-    const update = await updatePolicy(
-      state,
-      rollout,
-      { advantages, refLogProbs },
-      scoreFunctionPolicyLoss(config),
-      batch.maxTokens,
-    );
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: config.groupSize });
-    return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
-      ...(await rolloutMetrics(rollout, refLogProbs)),
-      ...update,
-      "adv/nonzero_fraction": await nonzeroFraction(scored.rewards),
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
-      "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0),
-      "time/sample_s": sampleSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
-    };
-  } finally {
-    tf.dispose(owned);
-    disposeRollout(rollout);
-  }
+    advantages: (scored, mask) => reinforceAdvantages(scored.rewards, mask),
+    // 4. Loss and update: reinforce.policyLoss, REINFORCE (the clipped ratio once a batch makes
+    //    several Adam steps).
+  });
 }
 
 /** REINFORCE as `train` runs it. */

@@ -1,34 +1,22 @@
 /**
  * ReMax (Li et al. 2023): REINFORCE whose baseline is the reward of the prompt's greedy response,
- * one extra greedy decode per prompt instead of a critic. KL to the reference as in GRPO.
+ * one extra greedy decode per prompt instead of a critic (from the step's sampler: a server
+ * decodes it at temperature 0). KL to the reference as in GRPO.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { disposeRollout } from "../sample/rollout.ts";
-import { greedy } from "../sample/greedy.ts";
 import { baselineAdvantages } from "../advantage/baseline.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
-  encodePrompts,
-  nonzeroFraction,
-  onEveryToken,
-  referenceLogProbs,
-  type ResponseAdvantages,
-  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreFunctionPolicyLoss,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
-import { secondsSince } from "./update.ts";
+import { scoreFunctionPolicyLoss } from "./objective.ts";
+import { onEveryToken, type ResponseAdvantages, responseLevelStep } from "./response_level_step.ts";
 import { describe } from "../validate.ts";
 
 /** ReMax's settings (those of every recipe). */
@@ -124,6 +112,8 @@ export function remaxAdvantages(
  * One ReMax step: `A_i = r_i − RM(greedy(prompt_i))` for every token, `ℓ_t = −A logπ_θ(w_t|…)`
  * (+ β k3 KL).
  *
+ * Steps 1, 2 and 4 are the shared {@linkcode responseLevelStep}; this recipe gives its step 3.
+ *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al.: the greedy reward depends only on the
  *   prompt, a valid baseline (Lemma 2).
  *
@@ -131,74 +121,21 @@ export function remaxAdvantages(
  * @param batch The prompts and the reward functions.
  * @returns The step's metrics.
  */
-export async function remaxStep(
+export function remaxStep(
   state: StepState<RemaxConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config, policy } = state;
-  const prompts = encodePrompts(batch);
-  // 1. Sample: G responses per prompt, and one greedy response per prompt for the baseline.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch, prompts);
-  const owned: tf.Tensor[] = [];
-  try {
-    const greedyRollout = await greedy(policy, prompts, {
-      maxTokens: batch.maxTokens,
-      ...responseEnd(batch.tokenizer),
-    });
-    const greedyLengths = greedyRollout.lengths;
-    const sampleSeconds = secondsSince(start);
+  return responseLevelStep(remax, state, batch, {
+    // 1. Sample: G responses per prompt, and one greedy response per prompt for the baseline,
+    //    both from the state's sampler.
+    greedyBaseline: true,
     // 2. Score: the sampled responses and the greedy ones.
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
-    owned.push(scored.rewards);
-    let greedyScored;
-    try {
-      greedyScored = await scoreRollout(state, greedyRollout, batch);
-    } finally {
-      disposeRollout(greedyRollout);
-    }
-    owned.push(greedyScored.rewards);
     // 3. Advantage (constants, outside the gradient): reward minus the prompt's greedy reward.
-    const { responses: responseAdvantages, tokens: advantages } = remaxAdvantages(
-      scored.rewards,
-      greedyScored.values,
-      rollout.mask,
-      config,
-    );
-    owned.push(responseAdvantages, advantages);
-    const refLogProbs = referenceLogProbs(state, rollout);
-    if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: REINFORCE (the clipped ratio once a batch makes several Adam steps).
-    start = performance.now();
-    const update = await updatePolicy(
-      state,
-      rollout,
-      { advantages, refLogProbs },
-      scoreFunctionPolicyLoss(config),
-      batch.maxTokens,
-    );
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: config.groupSize });
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
-      "reward/greedy_mean": sum(greedyScored.values) / greedyScored.values.length,
-      ...(await rolloutMetrics(rollout, refLogProbs)),
-      ...update,
-      "adv/nonzero_fraction": await nonzeroFraction(responseAdvantages),
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
-      "tokens/generated": sum(rollout.lengths) + sum(greedyLengths),
-      "time/sample_s": sampleSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
-    };
-  } finally {
-    tf.dispose(owned);
-    disposeRollout(rollout);
-  }
+    advantages: (scored, mask, greedy) =>
+      remaxAdvantages(scored.rewards, greedy ?? [], mask, state.config),
+    // 4. Loss and update: remax.policyLoss, REINFORCE (the clipped ratio once a batch makes
+    //    several Adam steps) (+ β·k3 KL).
+  });
 }
 
 /** ReMax as `train` runs it. */

@@ -5,28 +5,18 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
-import { disposeRollout } from "../sample/rollout.ts";
+import type * as tf from "@tensorflow/tfjs";
 import { leaveOneOutAdvantages } from "../advantage/leave_one_out.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import {
   type Algorithm,
-  nonzeroFraction,
-  onEveryToken,
-  referenceLogProbs,
-  type ResponseAdvantages,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreFunctionPolicyLoss,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
-import { secondsSince } from "./update.ts";
+import { scoreFunctionPolicyLoss } from "./objective.ts";
+import { onEveryToken, type ResponseAdvantages, responseLevelStep } from "./response_level_step.ts";
 
 /** RLOO's settings (those of every recipe). */
 export type RlooConfig = RlConfig;
@@ -105,6 +95,8 @@ export function rlooAdvantages(
  * `A_i = r_i − (1/(G−1)) Σ_{j≠i} r_j` for every token of response i; `ℓ_t = −A logπ_θ(w_t|…)`
  * (+ β k3 KL), summed over a response's tokens.
  *
+ * Steps 1, 2 and 4 are the shared {@linkcode responseLevelStep}; this recipe gives its step 3.
+ *
  * @see {@link https://arxiv.org/abs/2506.02553} He et al.: RLOO's baseline depends only on the
  *   prompt and the other samples, so the estimator stays unbiased (Lemma 2, Theorem 1).
  *
@@ -112,58 +104,18 @@ export function rlooAdvantages(
  * @param batch The prompts and the reward functions.
  * @returns The step's metrics.
  */
-export async function rlooStep(
+export function rlooStep(
   state: StepState<RlooConfig>,
   batch: StepBatch,
 ): Promise<StepMetrics> {
-  const { config } = state;
-  // 1. Sample: G responses per prompt.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch);
-  const sampleSeconds = secondsSince(start);
-  const owned: tf.Tensor[] = [];
-  try {
+  return responseLevelStep(rloo, state, batch, {
+    // 1. Sample: G responses per prompt.
     // 2. Score: one reward per response.
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
-    owned.push(scored.rewards);
     // 3. Advantage (constants, outside the gradient): leave-one-out, the same for every token.
-    const { responses: responseAdvantages, tokens: advantages } = rlooAdvantages(
-      scored.rewards,
-      rollout.mask,
-      config,
-    );
-    owned.push(responseAdvantages, advantages);
-    const refLogProbs = referenceLogProbs(state, rollout);
-    if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const advantageSeconds = secondsSince(start);
-    // 4. Loss and update: REINFORCE (the clipped ratio once a batch makes several Adam steps).
-    start = performance.now();
-    const update = await updatePolicy(
-      state,
-      rollout,
-      { advantages, refLogProbs },
-      scoreFunctionPolicyLoss(config),
-      batch.maxTokens,
-    );
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: config.groupSize });
-    return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
-      ...(await rolloutMetrics(rollout, refLogProbs)),
-      ...update,
-      "adv/nonzero_fraction": await nonzeroFraction(responseAdvantages),
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
-      "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0),
-      "time/sample_s": sampleSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
-    };
-  } finally {
-    tf.dispose(owned);
-    disposeRollout(rollout);
-  }
+    advantages: (scored, mask) => rlooAdvantages(scored.rewards, mask, state.config),
+    // 4. Loss and update: rloo.policyLoss, REINFORCE (the clipped ratio once a batch makes
+    //    several Adam steps) (+ β·k3 KL).
+  });
 }
 
 /** RLOO as `train` runs it. */

@@ -40,23 +40,19 @@ import { type ContinuationSampler, continueFrom, type Prefix } from "../sample/c
 import { localSampler } from "../sample/sampler.ts";
 import { interpolatePrefixValues } from "../advantage/interpolate_prefix_values.ts";
 import { prefixValueAdvantages } from "../advantage/prefix_value.ts";
-import { rewardStats } from "../metrics/reward_stats.ts";
 import { checkFiniteValues, checkInteger, describe } from "../validate.ts";
 import {
   type Algorithm,
-  clippedPolicyLoss,
-  referenceLogProbs,
-  responseEnd,
   RL_CONFIG_SPEC,
   type RlConfig,
-  rolloutMetrics,
-  sampleResponses,
-  scoreRollout,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "./step.ts";
+import { referenceLogProbs, responseEnd, sampleResponses, scoreRollout } from "./rollout.ts";
+import { clippedPolicyLoss } from "./objective.ts";
+import { updatePolicy } from "./policy_update.ts";
+import { phaseClock, rewardMetrics, rolloutMetrics } from "./step_metrics.ts";
 import { maskedMean, secondsSince } from "./update.ts";
 
 /** TRePO's settings. */
@@ -371,69 +367,72 @@ export async function trepoStep(
 ): Promise<StepMetrics> {
   const { config, policy } = state;
   const G = config.groupSize;
+  const clock = phaseClock();
   // 1. Sample: G responses per prompt.
-  let start = performance.now();
-  const rollout = await sampleResponses(state, batch);
-  const sampleSeconds = secondsSince(start);
-  let continuationSeconds = 0;
+  const rollout = await clock.time("sample", () => sampleResponses(state, batch));
   const owned: tf.Tensor[] = [];
   try {
-    // 2. Score: the responses, then K continuations from m random prefixes of each.
-    start = performance.now();
-    const scored = await scoreRollout(state, rollout, batch);
+    // 2. Score: one reward per response.
+    const scored = await clock.time("score", () => scoreRollout(state, rollout, batch));
     owned.push(scored.rewards);
-    // 3. Advantage (constants, outside the gradient): interpolated prefix values, differenced.
-    // The continuations come from the same sampler as the responses (a server, when remote).
+    // 3. Advantage (constants, outside the gradient): K continuations from m random prefixes of
+    // each response, scored; the prefix values interpolated and differenced. The continuations
+    // come from the same sampler as the responses (a server, when remote); their sampling and
+    // scoring are timed as such.
     const sampler = state.sampler ?? localSampler;
-    const continuations: ContinuationSampler = (r, p, o) => sampler.continueFrom(policy, r, p, o);
-    const estimated = await trepoAdvantages(continuations, rollout, scored.values, {
-      groupSize: G,
-      positions: config.positions,
-      continuations: config.continuations,
-      maxTokens: batch.maxTokens,
-      temperature: config.temperature,
-      ...responseEnd(batch.tokenizer),
-      rng: state.rng,
-      scoreCompletions: (promptTokens, completions) =>
-        scoreCompletions(state, batch, promptTokens, completions),
-    });
-    owned.push(estimated.prefixValues, estimated.advantages);
-    const { advantages, prefixes, continuationTokens } = estimated;
-    continuationSeconds = estimated.continuationSeconds;
-    const refLogProbs = referenceLogProbs(state, rollout);
-    if (refLogProbs !== undefined) owned.push(refLogProbs);
-    const nonzero = tf.tidy(() => tf.cast(tf.notEqual(advantages, 0), "float32") as tf.Tensor2D);
-    owned.push(nonzero);
-    const nonzeroFraction = await maskedMean(nonzero, rollout.mask);
-    const inEqualGroups = await nonzeroInEqualGroups(nonzero, rollout.mask, scored.values, G);
-    const advantageSeconds = secondsSince(start) - continuationSeconds;
-    // 4. Loss and update: PPO's clipped surrogate on per-token advantages (+ β·k3 KL).
-    start = performance.now();
-    const update = await updatePolicy(
-      state,
-      rollout,
-      { advantages, refLogProbs },
-      clippedPolicyLoss(config),
-      batch.maxTokens,
+    const continuations: ContinuationSampler = (r, p, o) =>
+      clock.time("sample", () => sampler.continueFrom(policy, r, p, o));
+    const { estimated, nonzeroFraction, inEqualGroups } = await clock.time(
+      "advantage",
+      async () => {
+        const estimated = await trepoAdvantages(continuations, rollout, scored.values, {
+          groupSize: G,
+          positions: config.positions,
+          continuations: config.continuations,
+          maxTokens: batch.maxTokens,
+          temperature: config.temperature,
+          ...responseEnd(batch.tokenizer),
+          rng: state.rng,
+          scoreCompletions: (promptTokens, completions) =>
+            clock.time("score", () => scoreCompletions(state, batch, promptTokens, completions)),
+        });
+        owned.push(estimated.prefixValues, estimated.advantages);
+        const nonzero = tf.tidy(() =>
+          tf.cast(tf.notEqual(estimated.advantages, 0), "float32") as tf.Tensor2D
+        );
+        owned.push(nonzero);
+        return {
+          estimated,
+          nonzeroFraction: await maskedMean(nonzero, rollout.mask),
+          inEqualGroups: await nonzeroInEqualGroups(nonzero, rollout.mask, scored.values, G),
+        };
+      },
     );
-    const trainSeconds = secondsSince(start);
-    const stats = rewardStats(scored.values, { groupSize: G });
+    const { advantages, prefixes, continuationTokens } = estimated;
+    const refLogProbs = await clock.time("reference", () => referenceLogProbs(state, rollout));
+    if (refLogProbs !== undefined) owned.push(refLogProbs);
+    // 4. Loss and update: trepo.policyLoss, PPO's clipped surrogate on per-token advantages
+    //    (+ β·k3 KL).
+    const update = await clock.time("train", () =>
+      updatePolicy(
+        state,
+        rollout,
+        { advantages, refLogProbs },
+        trepo.policyLoss(config),
+        batch.maxTokens,
+      ));
     return {
-      "reward/mean": stats.mean,
-      "reward/std": stats.std,
+      ...rewardMetrics(scored, G),
       ...(await rolloutMetrics(rollout, refLogProbs)),
       ...update,
       "adv/nonzero_fraction": nonzeroFraction,
-      "groups/all_equal_fraction": stats.allEqualGroupFraction,
       // The paper's point: inside a group whose rewards are all equal GRPO's advantage is 0,
       // while TRePO's per-token values can still be non-zero. Absent when no group was.
       ...(inEqualGroups === undefined ? {} : { "adv/nonzero_in_equal_groups": inEqualGroups }),
       "trepo/prefixes": prefixes,
       "trepo/continuation_tokens": continuationTokens,
       "tokens/generated": rollout.lengths.reduce((a, b) => a + b, 0) + continuationTokens,
-      "time/sample_s": sampleSeconds + continuationSeconds,
-      "time/advantage_s": advantageSeconds,
-      "time/train_s": trainSeconds,
+      ...clock.metrics(),
     };
   } finally {
     tf.dispose(owned);

@@ -43,7 +43,9 @@ export interface RlBenchRow {
   step_cpu_ms: number;
   /** Median milliseconds of sampling (TRePO: responses and continuations). */
   sample_ms: number;
-  /** Median milliseconds of scoring and advantage estimation. */
+  /** Median milliseconds of scoring (the reward functions; TRePO: continuations too). */
+  score_ms: number;
+  /** Median milliseconds of advantage estimation alone. */
   advantage_ms: number;
   /** Median milliseconds of the loss and the optimizer update. */
   train_ms: number;
@@ -170,6 +172,7 @@ export async function benchRl(
         step_ms: median(samples.map((s) => s.total)),
         step_cpu_ms: median(samples.map((s) => s.cpu)),
         sample_ms: median(samples.map((s) => s["time/sample_s"] * 1000)),
+        score_ms: median(samples.map((s) => s["time/score_s"] * 1000)),
         advantage_ms: median(samples.map((s) => s["time/advantage_s"] * 1000)),
         train_ms: median(samples.map((s) => s["time/train_s"] * 1000)),
         tokens_per_step: median(samples.map((s) => s["tokens/generated"])),
@@ -180,9 +183,11 @@ export async function benchRl(
         `${row.algorithm.padEnd(6)} β=${String(beta).padEnd(5)}${typed ? "" : " (tfjs ops)"} step ${
           row.step_ms.toFixed(0)
         } ms (CPU ${row.step_cpu_ms.toFixed(0)}) ` +
-          `(sample ${row.sample_ms.toFixed(0)}, score+adv ${row.advantage_ms.toFixed(1)}, train ${
-            row.train_ms.toFixed(0)
-          }) ${row.tokens_per_step} tokens, ${row.sample_tokens_per_s.toFixed(0)} tok/s sampling`,
+          `(sample ${row.sample_ms.toFixed(0)}, score ${row.score_ms.toFixed(1)}, adv ${
+            row.advantage_ms.toFixed(1)
+          }, train ${row.train_ms.toFixed(0)}) ${row.tokens_per_step} tokens, ${
+            row.sample_tokens_per_s.toFixed(0)
+          } tok/s sampling`,
       );
       optimizer.dispose();
       reference?.dispose();

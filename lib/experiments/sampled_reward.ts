@@ -9,7 +9,7 @@ import { Random } from "../random.ts";
 import { disposeRollout } from "../sample/rollout.ts";
 import { sample } from "../sample/sample.ts";
 import type { Task } from "../tasks/task.ts";
-import { responseEnd } from "../algorithms/step.ts";
+import { responseEnd } from "../algorithms/rollout.ts";
 import { checkInteger, checkNumber, describe } from "../validate.ts";
 
 /** Options of {@linkcode evaluateSampledReward}. */

@@ -7,15 +7,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { writeDirectoryAtomically } from "../policy/checkpoint.ts";
-import { encodeSafetensors } from "../policy/safetensors.ts";
-import type { Policy } from "../policy/transformer.ts";
+import { writeDirectoryAtomically } from "../io/atomic_directory.ts";
 import {
-  readShardHeader,
-  readShardTensor,
-  type ShardHeader,
-  type ShardTensor,
-} from "./hf_safetensors.ts";
+  encodeSafetensors,
+  FLOAT_DTYPES,
+  readSafetensorsFloat32,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+  type SafetensorsHeader,
+} from "../io/safetensors.ts";
+import type { Policy } from "../policy/transformer.ts";
 import {
   adaptableProjections,
   adaptedPolicy,
@@ -245,14 +246,14 @@ export async function loadAdapter(
   }
   const { rank, alpha, targetModules } = readConfig(raw, context);
   // Only the header first: every tensor is checked before anything is read or allocated.
-  let header: ShardHeader;
+  let header: SafetensorsHeader;
   try {
-    header = await readShardHeader(join(dir, WEIGHTS), WEIGHTS);
+    header = await readSafetensorsHeader(join(dir, WEIGHTS), WEIGHTS, { dtypes: FLOAT_DTYPES });
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw new Error(`${context}: ${WEIGHTS} is missing`);
     throw new Error(`${context}: ${(error as Error).message.replace(/^Cannot read /, "")}`);
   }
-  const found = new Map<string, { key: string; tensor: ShardTensor }>();
+  const found = new Map<string, { key: string; tensor: SafetensorsEntry }>();
   const modules = new Set<string>();
   for (const [key, tensor] of header.tensors) {
     const match = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
@@ -295,7 +296,7 @@ export async function loadAdapter(
     for (const module of ordered.keys()) {
       for (const name of [loraAName(module), loraBName(module)]) {
         const { key, tensor } = found.get(name)!;
-        const data = await readShardTensor(file, key, tensor, WEIGHTS);
+        const data = await readSafetensorsFloat32(file, key, tensor, WEIGHTS);
         const initial = tf.tensor(data, tensor.shape, "float32");
         adapters.set(name, tf.variable(initial, true));
         initial.dispose();

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { encodeSafetensors } from "../policy/safetensors.ts";
-import { writeDirectoryAtomically } from "../policy/checkpoint.ts";
+import { encodeSafetensors } from "../io/safetensors.ts";
+import { writeDirectoryAtomically } from "../io/atomic_directory.ts";
 import { makePolicy, type Policy } from "../policy/transformer.ts";
 import { gpt2Family } from "./gpt2.ts";
 import type { HfConfig, ModelFamily } from "./hf_config.ts";

@@ -9,7 +9,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { ModelFamily } from "./hf_config.ts";
-import { readShardHeader, readShardTensor, type ShardTensor } from "./hf_safetensors.ts";
+import {
+  FLOAT_DTYPES,
+  readSafetensorsFloat32,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+} from "../io/safetensors.ts";
 import { checkFiniteValues } from "../validate.ts";
 
 /** One weight to read: its trepo name, its checkpoint name, and where it lies. */
@@ -19,7 +24,7 @@ export interface PlannedWeight {
   /** The tensor's name in the checkpoint. */
   name: string;
   /** Where it lies in its shard (dtype, shape, offset, byte length). */
-  tensor: ShardTensor;
+  tensor: SafetensorsEntry;
 }
 
 /** The checked plan of a folder's weights, by shard (file order). */
@@ -66,7 +71,7 @@ export async function planWeights(
   for (const shard of shards) {
     let header;
     try {
-      header = await readShardHeader(join(dir, shard), shard);
+      header = await readSafetensorsHeader(join(dir, shard), shard, { dtypes: FLOAT_DTYPES });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) throw new Error(`${context}: ${shard} is missing`);
       throw rephrase(error, context);
@@ -125,7 +130,7 @@ export async function loadWeights(
       for (const { internal, name, tensor } of weights) {
         let values: Float32Array;
         try {
-          values = await readShardTensor(file, name, tensor, shard);
+          values = await readSafetensorsFloat32(file, name, tensor, shard);
         } catch (error) {
           throw rephrase(error, context);
         }

@@ -21,7 +21,8 @@ import {
   encodeSafetensors,
   type SafetensorsFile,
   type SafetensorsTensor,
-} from "./safetensors.ts";
+} from "../io/safetensors.ts";
+import { committedDirectory, joinPath, writeDirectoryAtomically } from "../io/atomic_directory.ts";
 import {
   createPolicy,
   type Policy,
@@ -138,89 +139,6 @@ export interface LoadedCheckpoint {
 export interface LoadCheckpointOptions {
   /** When given, the checkpoint's policy config must equal it. */
   policyConfig?: PolicyConfig;
-}
-
-// ------------------------------------------------------------------------------------------------
-// Paths
-
-function trimSlashes(path: string): string {
-  const trimmed = path.replace(/[\\/]+$/, "");
-  return trimmed === "" ? path.slice(0, 1) : trimmed;
-}
-
-function splitPath(dir: string): { parent: string; base: string } {
-  const path = trimSlashes(dir);
-  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
-  if (i < 0) return { parent: ".", base: path };
-  return { parent: i === 0 ? path.slice(0, 1) : path.slice(0, i), base: path.slice(i + 1) };
-}
-
-function join(dir: string, name: string): string {
-  return `${trimSlashes(dir)}/${name}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-let nonceCounter = 0;
-function nonce(): string {
-  nonceCounter++;
-  return `${String(Date.now()).padStart(15, "0")}-${Deno.pid}-${nonceCounter}`;
-}
-
-type LeftoverKind = "partial" | "staged" | "old";
-
-/** Sibling leftovers of interrupted saves, newest first within each kind. */
-async function leftovers(dir: string): Promise<Record<LeftoverKind, string[]>> {
-  const { parent, base } = splitPath(dir);
-  const found: Record<LeftoverKind, string[]> = { partial: [], staged: [], old: [] };
-  try {
-    for await (const entry of Deno.readDir(parent)) {
-      for (const kind of ["partial", "staged", "old"] as const) {
-        if (entry.isDirectory && entry.name.startsWith(`.${base}.${kind}-`)) {
-          found[kind].push(entry.name);
-        }
-      }
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  for (const kind of ["partial", "staged", "old"] as const) {
-    found[kind] = found[kind].sort().reverse().map((name) => join(parent, name));
-  }
-  return found;
-}
-
-async function syncPath(path: string): Promise<void> {
-  // Best effort: directories cannot be opened for fsync on every platform.
-  try {
-    const file = await Deno.open(path, { read: true });
-    try {
-      await file.sync();
-    } finally {
-      file.close();
-    }
-  } catch {
-    // ignore
-  }
-}
-
-async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
-    await file.sync();
-  } finally {
-    file.close();
-  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -474,67 +392,6 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
   await writeDirectoryAtomically(dir, files, context);
 }
 
-/**
- * Write a directory of files atomically (the commit protocol of {@linkcode saveCheckpoint}):
- * files are written and fsynced into `.<name>.partial-<nonce>`, renamed `.staged-`, the previous
- * directory renamed aside, the staged one renamed into place; leftovers are removed. A
- * non-empty existing directory without the `marker` file (`config.json`) is never replaced.
- *
- * Used by `saveCheckpoint`, `savePretrained` and `saveAdapter`.
- *
- * @param dir The target directory.
- * @param files File name → bytes.
- * @param context The failed operation, for error messages.
- * @param marker The file that makes an existing directory one of ours, safe to replace.
- * @throws {Error} When `dir` exists and is not a checkpoint, or on I/O errors.
- */
-export async function writeDirectoryAtomically(
-  dir: string,
-  files: ReadonlyMap<string, Uint8Array>,
-  context: string,
-  marker: string = CONFIG,
-): Promise<void> {
-  // Refuse to replace something that is not a checkpoint.
-  const target = trimSlashes(dir);
-  if (await exists(target)) {
-    const stat = await Deno.stat(target);
-    let empty = true;
-    if (stat.isDirectory) { for await (const _ of Deno.readDir(target)) empty = false; }
-    if (!stat.isDirectory || (!empty && !(await exists(join(target, marker))))) {
-      throw new Error(
-        `${context}: ${
-          JSON.stringify(target)
-        } exists and is not a checkpoint (no ${marker}); refusing to replace it`,
-      );
-    }
-  }
-  const { parent, base } = splitPath(target);
-  await Deno.mkdir(parent, { recursive: true });
-  const id = nonce();
-  const partial = join(parent, `.${base}.partial-${id}`);
-  const staged = join(parent, `.${base}.staged-${id}`);
-  const old = join(parent, `.${base}.old-${id}`);
-  await Deno.mkdir(partial);
-  try {
-    for (const [name, bytes] of files) await writeSynced(join(partial, name), bytes);
-    await syncPath(partial);
-    await Deno.rename(partial, staged);
-  } catch (error) {
-    await Deno.remove(partial, { recursive: true }).catch(() => {});
-    throw error;
-  }
-  await syncPath(parent);
-  const hadPrevious = await exists(target);
-  if (hadPrevious) await Deno.rename(target, old);
-  await Deno.rename(staged, target);
-  await syncPath(parent);
-  // Clean up: the replaced checkpoint and leftovers of earlier interrupted saves.
-  const left = await leftovers(target);
-  for (const path of [...left.old, ...left.staged, ...left.partial]) {
-    await Deno.remove(path, { recursive: true }).catch(() => {});
-  }
-}
-
 // ------------------------------------------------------------------------------------------------
 // Loading
 
@@ -626,17 +483,8 @@ function assignWeights(weights: ReadonlyMap<string, tf.Variable>, file: Safetens
 }
 
 /** Where a checkpoint actually is: `dir`, else the newest staged, else the newest old sibling. */
-async function resolveDir(dir: string): Promise<string> {
-  const target = trimSlashes(dir);
-  if (await exists(join(target, CONFIG))) return target;
-  const left = await leftovers(target);
-  for (const candidate of [...left.staged, ...left.old]) {
-    if (await exists(join(candidate, CONFIG))) return candidate;
-  }
-  if (await exists(target)) {
-    throw new Error(`Cannot load the checkpoint: ${join(target, CONFIG)} is missing`);
-  }
-  throw new Error(`Cannot load the checkpoint: ${JSON.stringify(dir)} does not exist`);
+function resolveDir(dir: string): Promise<string> {
+  return committedDirectory(dir, "Cannot load the checkpoint", CONFIG);
 }
 
 function sameConfig(a: PolicyConfig, b: PolicyConfig): boolean {
@@ -698,7 +546,7 @@ export async function loadCheckpoint(
   }
   const root = await resolveDir(dir);
   const context = `Cannot load the checkpoint ${JSON.stringify(root)}`;
-  const configPath = join(root, CONFIG);
+  const configPath = joinPath(root, CONFIG);
   const raw = await readJson(configPath, context);
   if (raw.format !== FORMAT) {
     throw new Error(
@@ -723,7 +571,7 @@ export async function loadCheckpoint(
     );
   }
   const listed = Array.isArray(config.files) ? config.files : [CONFIG, MODEL, TRAINER_STATE];
-  const modelPath = join(root, MODEL);
+  const modelPath = joinPath(root, MODEL);
   const modelFile = await readSafetensors(modelPath, context);
   checkWeights(modelFile, policyWeightSpecs(policyConfig), modelPath, configPath, context);
   let valueFile: SafetensorsFile | undefined;
@@ -733,19 +581,19 @@ export async function loadCheckpoint(
       config.value_model as PolicyConfig,
       `${context}: ${configPath} has an invalid value_model config`,
     );
-    const path = join(root, VALUE_MODEL);
+    const path = joinPath(root, VALUE_MODEL);
     valueFile = await readSafetensors(path, context);
     checkWeights(valueFile, valueModelWeightSpecs(valueConfig), path, configPath, context);
   }
   let optimizerFile: SafetensorsFile | undefined;
   if (listed.includes(OPTIMIZER)) {
-    optimizerFile = await readSafetensors(join(root, OPTIMIZER), context);
+    optimizerFile = await readSafetensors(joinPath(root, OPTIMIZER), context);
   }
-  const trainerPath = join(root, TRAINER_STATE);
+  const trainerPath = joinPath(root, TRAINER_STATE);
   const trainer = await readJson(trainerPath, context);
   let tokenizer: Tokenizer | undefined;
   if (listed.includes(TOKENIZER)) {
-    const path = join(root, TOKENIZER);
+    const path = joinPath(root, TOKENIZER);
     const t = await readJson(path, context);
     const vocab = t.vocab;
     if (t.type !== "char" || t.eos !== 0 || !Array.isArray(vocab) || vocab.length < 2) {
@@ -778,7 +626,7 @@ export async function loadCheckpoint(
       const weights = optimizerWeightsFrom(
         optimizerFile,
         { policy, valueModel },
-        join(root, OPTIMIZER),
+        joinPath(root, OPTIMIZER),
         context,
       );
       result.optimizerWeights = weights;
@@ -933,9 +781,9 @@ async function rebuildOptimizers(
 export async function checkpointFiles(dir: string): Promise<string[]> {
   const root = await resolveDir(dir);
   const context = `Cannot list the checkpoint ${JSON.stringify(root)}`;
-  const config = await readJson(join(root, CONFIG), context);
+  const config = await readJson(joinPath(root, CONFIG), context);
   const files = Array.isArray(config.files)
     ? config.files as string[]
     : [CONFIG, MODEL, TRAINER_STATE];
-  return files.map((name) => join(root, name));
+  return files.map((name) => joinPath(root, name));
 }

@@ -99,14 +99,16 @@ export function findChromium(names: readonly string[] = CHROMIUM_NAMES): string 
  * @example
  * ```ts
  * import { assertStringIncludes } from "@std/assert";
- * import { openFigureRenderer } from "./figure_to_image.ts";
+ * import { findChromium, openFigureRenderer } from "./figure_to_image.ts";
  *
- * const renderer = await openFigureRenderer();
- * try {
- *   const svg = await renderer.render({ data: [{ y: [1, 3, 2] }] }, { format: "svg" });
- *   assertStringIncludes(new TextDecoder().decode(svg), "<svg");
- * } finally {
- *   await renderer.close();
+ * if (findChromium() !== undefined) { // tests/report/figure_to_image_test.ts says when it is not
+ *   const renderer = await openFigureRenderer();
+ *   try {
+ *     const svg = await renderer.render({ data: [{ y: [1, 3, 2] }] }, { format: "svg" });
+ *     assertStringIncludes(new TextDecoder().decode(svg), "<svg");
+ *   } finally {
+ *     await renderer.close();
+ *   }
  * }
  * ```
  */
@@ -231,10 +233,12 @@ export async function openFigureRenderer(
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { figureToImage } from "./figure_to_image.ts";
+ * import { figureToImage, findChromium } from "./figure_to_image.ts";
  *
- * const png = await figureToImage({ data: [{ y: [1, 3, 2] }] }, { width: 400, height: 300 });
- * assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+ * if (findChromium() !== undefined) { // tests/report/figure_to_image_test.ts says when it is not
+ *   const png = await figureToImage({ data: [{ y: [1, 3, 2] }] }, { width: 400, height: 300 });
+ *   assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+ * }
  * ```
  */
 export async function figureToImage(

@@ -17,6 +17,11 @@ export interface GreedyOptions {
   eosToken: number;
   /** More ids that end a response as `eosToken` does (kept inside the mask); default none. */
   stopTokens?: readonly number[];
+  /**
+   * Use the key/value cache (default true). `false` recomputes every prefix at each step: same
+   * tokens, only slower (for tests and benchmarks), as `sample`'s option.
+   */
+  kvCache?: boolean;
 }
 
 /**
@@ -74,6 +79,7 @@ export async function greedy(
     stopTokens,
     temperature: 1,
     choose: (logProbs) => argmax(logProbs),
+    useCache: options.kvCache ?? true,
   });
   return makeRollout(rows, result.tokens, result.logProbs, eosToken, 1);
 }

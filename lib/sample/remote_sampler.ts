@@ -15,6 +15,7 @@ import { checkInteger, checkNumber, describe } from "../validate.ts";
 import { type CompletionRows, completionRows } from "./completion_choices.ts";
 import type { Continuations, ContinueFromOptions, Prefix } from "./continue_from.ts";
 import { checkStopTokens, checkTemperature, stopSet } from "./decode.ts";
+import type { GreedyOptions } from "./greedy.ts";
 import { checkRollout, type Rollout } from "./rollout.ts";
 import { makeRollout, type SampleOptions } from "./sample.ts";
 import type { Sampler } from "./sampler.ts";
@@ -116,6 +117,10 @@ export interface RemoteSampler extends Sampler {
  * A malformed or truncated response is an error, never a shorter rollout (see
  * {@linkcode completionRows}).
  *
+ * **`greedy`** sends the same request with `n = 1`, `temperature: 0` (vLLM's greedy decoding)
+ * and no seed, and draws nothing from any random stream. Its log-probs are the server's
+ * (temperature-1 `raw_logprobs` in vLLM's default mode).
+ *
  * **`continueFrom`** sends `prompt ⊕ first t response tokens` with `n = K` and
  * `max_tokens = maxTokens − t`, one request per distinct remaining budget (request `j` in
  * increasing budget order uses seed `s + j`), up to `concurrency` at once. Prefixes that end
@@ -198,6 +203,8 @@ export function remoteSampler(options: RemoteSamplerOptions): RemoteSampler {
     },
     sample: (_policy: Policy, prompts: number[][], sampleOptions: SampleOptions) =>
       remoteSample(state, prompts, sampleOptions),
+    greedy: (_policy: Policy, prompts: number[][], greedyOptions: GreedyOptions) =>
+      remoteGreedy(state, prompts, greedyOptions),
     continueFrom: (
       _policy: Policy,
       rollout: Rollout,
@@ -291,7 +298,8 @@ interface CompletionParams {
   temperature: number;
   eosToken: number;
   stopTokens: readonly number[];
-  seed: number;
+  /** The request's seed; none for greedy decoding (temperature 0). */
+  seed?: number;
   topK?: number;
   topP?: number;
 }
@@ -324,6 +332,26 @@ async function remoteSample(
   const promptRows: number[][] = [];
   for (const p of prompts) for (let g = 0; g < groupSize; g++) promptRows.push([...p]);
   return makeRollout(promptRows, rows.tokens, rows.logProbs, eosToken, groupSize);
+}
+
+async function remoteGreedy(
+  state: ServerState,
+  prompts: number[][],
+  options: GreedyOptions,
+): Promise<Rollout> {
+  const context = `Cannot decode greedily on the server at ${state.client.baseUrl}`;
+  const maxTokens = checkInteger(context, "maxTokens", options?.maxTokens, 1);
+  const eosToken = checkEosToken(context, options.eosToken, state.vocabSize);
+  const stopTokens = checkStopTokens(context, options.stopTokens, state.vocabSize);
+  checkTokenLists(context, "prompts", prompts, state.vocabSize);
+  const rows = await complete(context, state, prompts, {
+    n: 1,
+    maxTokens,
+    temperature: 0,
+    eosToken,
+    stopTokens,
+  });
+  return makeRollout(prompts.map((p) => [...p]), rows.tokens, rows.logProbs, eosToken, 1);
 }
 
 async function remoteContinueFrom(
@@ -418,7 +446,7 @@ function complete(
     n: params.n,
     max_tokens: params.maxTokens,
     temperature: params.temperature,
-    seed: params.seed,
+    ...(params.seed === undefined ? {} : { seed: params.seed }),
     logprobs: 0,
     return_tokens_as_token_ids: true,
     stop_token_ids: [params.eosToken, ...params.stopTokens],

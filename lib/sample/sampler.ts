@@ -1,7 +1,7 @@
 /**
- * Where step 1 ("sample") and TRePO's continuations come from: the local policy, or an inference
- * server (`remoteSampler`). Every recipe samples through a {@linkcode Sampler}; the default is
- * {@linkcode localSampler}.
+ * Where step 1 ("sample"), ReMax's greedy baseline and TRePO's continuations come from: the local
+ * policy, or an inference server (`remoteSampler`). Every recipe decodes through a
+ * {@linkcode Sampler}; the default is {@linkcode localSampler}.
  *
  * @module
  */
@@ -12,11 +12,12 @@ import {
   type ContinueFromOptions,
   type Prefix,
 } from "./continue_from.ts";
+import { greedy, type GreedyOptions } from "./greedy.ts";
 import type { Rollout } from "./rollout.ts";
 import { sample, type SampleOptions } from "./sample.ts";
 
 /**
- * The contract of `sample` and `continueFrom`, as one object. A sampler that does not run the
+ * The contract of `sample`, `greedy` and `continueFrom`, as one object. A sampler that does not run the
  * local policy (a server) ignores the `policy` argument and sets `remote`: its log-probs come from
  * another copy of the weights, so the steps recompute the "old" log-probs with the local policy
  * and report the gap.
@@ -28,6 +29,11 @@ export interface Sampler {
   readonly remote: boolean;
   /** `G` responses per prompt, as {@linkcode sample} (same options, same `Rollout`). */
   sample(policy: Policy, prompts: number[][], options: SampleOptions): Promise<Rollout>;
+  /**
+   * One argmax response per prompt, as {@linkcode greedy} (same options, a `Rollout` of `N` rows,
+   * `groupSize` 1): ReMax's baseline. A server decodes at temperature 0.
+   */
+  greedy(policy: Policy, prompts: number[][], options: GreedyOptions): Promise<Rollout>;
   /** `K` continuations of each prefix, as {@linkcode continueFrom}. */
   continueFrom(
     policy: Policy,
@@ -48,10 +54,11 @@ export interface Sampler {
   syncWeights?(policy: Policy, step: number): Promise<void>;
 }
 
-/** The local policy: {@linkcode sample} and {@linkcode continueFrom} themselves. */
+/** The local policy: {@linkcode sample}, {@linkcode greedy} and {@linkcode continueFrom} themselves. */
 export const localSampler: Sampler = Object.freeze({
   name: "local",
   remote: false,
   sample,
+  greedy,
   continueFrom,
 });

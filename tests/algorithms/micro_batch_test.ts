@@ -13,14 +13,13 @@ import { disposeRollout, type Rollout } from "../../lib/sample/rollout.ts";
 import { tokenLogProbs } from "../../lib/sample/token_log_probs.ts";
 import { AGGREGATION_MODES, type AggregationMode } from "../../lib/loss/aggregate.ts";
 import {
-  clippedPolicyLoss,
-  policyObjective,
   resolveConfig,
   type StepBatch,
   type StepMetrics,
   type StepState,
-  updatePolicy,
 } from "../../lib/algorithms/step.ts";
+import { clippedPolicyLoss, policyObjective } from "../../lib/algorithms/objective.ts";
+import { updatePolicy } from "../../lib/algorithms/policy_update.ts";
 import { accumulateGradients, selectRows, selectRowsOf } from "../../lib/algorithms/update.ts";
 import { grpo } from "../../lib/algorithms/grpo.ts";
 import { ppo } from "../../lib/algorithms/ppo.ts";
@@ -377,7 +376,7 @@ Deno.test("constantLogProbs: reference log-probs in passes of microBatchSize row
     seed: 4,
   });
   const { sample } = await import("../../lib/sample/sample.ts");
-  const { constantLogProbs } = await import("../../lib/algorithms/step.ts");
+  const { constantLogProbs } = await import("../../lib/algorithms/rollout.ts");
   // Lengths differ (EOS 0 ends some responses early), so each pass trims and pads its width.
   const rollout = await sample(policy, [[1, 2], [3], [4, 5, 6]], {
     groupSize: 2,

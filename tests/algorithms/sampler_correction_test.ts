@@ -15,14 +15,10 @@ import { localSampler, type Sampler } from "../../lib/sample/sampler.ts";
 import { disposeRollout } from "../../lib/sample/rollout.ts";
 import { sample } from "../../lib/sample/sample.ts";
 import { tokenLogProbs } from "../../lib/sample/token_log_probs.ts";
-import {
-  resolveConfig,
-  rolloutMetrics,
-  sampleResponses,
-  type StepBatch,
-  type StepState,
-  updatePolicy,
-} from "../../lib/algorithms/step.ts";
+import { resolveConfig, type StepBatch, type StepState } from "../../lib/algorithms/step.ts";
+import { sampleResponses } from "../../lib/algorithms/rollout.ts";
+import { updatePolicy } from "../../lib/algorithms/policy_update.ts";
+import { rolloutMetrics } from "../../lib/algorithms/step_metrics.ts";
 import { policyGradientLoss } from "../../lib/loss/policy_gradient.ts";
 import { rloo } from "../../lib/algorithms/rloo.ts";
 import { train } from "../../lib/algorithms/train.ts";
@@ -41,6 +37,7 @@ const halvedServer: Sampler = {
     r.logProbs.dispose();
     return { ...r, logProbs: shifted };
   },
+  greedy: localSampler.greedy,
   continueFrom: localSampler.continueFrom,
 };
 
@@ -168,6 +165,7 @@ function spy(failAtCall?: number) {
       if (samples === failAtCall) throw new Error("Cannot sample: the server is gone");
       return localSampler.sample(policy, prompts, options);
     },
+    greedy: localSampler.greedy,
     continueFrom: localSampler.continueFrom,
     check(policy, eos) {
       calls.push(`check ${policy.config.vocabSize} ${eos}`);

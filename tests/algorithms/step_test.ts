@@ -11,14 +11,13 @@ import { sample } from "../../lib/sample/sample.ts";
 import { disposeRollout, type Rollout } from "../../lib/sample/rollout.ts";
 import { tokenLogProbs } from "../../lib/sample/token_log_probs.ts";
 import { policyGradientLoss } from "../../lib/loss/policy_gradient.ts";
+import { resolveConfig, type StepState } from "../../lib/algorithms/step.ts";
 import {
   clippedPolicyLoss,
   type PolicyLossInputs,
-  resolveConfig,
   scoreFunctionPolicyLoss,
-  type StepState,
-  updatePolicy,
-} from "../../lib/algorithms/step.ts";
+} from "../../lib/algorithms/objective.ts";
+import { updatePolicy } from "../../lib/algorithms/policy_update.ts";
 import { minibatchPlan } from "../../lib/algorithms/update.ts";
 import { rloo } from "../../lib/algorithms/rloo.ts";
 import { remax } from "../../lib/algorithms/remax.ts";

@@ -106,10 +106,7 @@ Deno.test("bench:lm: a LoRA run trains the rank-r adapter of every projection", 
 });
 
 Deno.test("bench:lm: the PyTorch side runs a tiny qwen2 LoRA step with PEFT", async () => {
-  if (!(await hasTransformers("bench:lm PyTorch side"))) return;
-  const peft = await new Deno.Command("python3", { args: ["-c", "import peft"], stderr: "null" })
-    .output();
-  if (!peft.success) return console.log("bench:lm PyTorch side: skipped (no peft)");
+  if (!(await hasTransformers("bench:lm PyTorch side", ["peft"]))) return;
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(

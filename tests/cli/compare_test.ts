@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import { parseCompareArgs } from "../../lib/cli/compare.ts";
-import { findChromium } from "../../lib/report/figure_to_image.ts";
+import { chromium, runsHere } from "../../tools/requirement.ts";
 
 const SIX = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"];
 
@@ -150,7 +150,7 @@ Deno.test({
       assertStringIncludes(md, "### At equal generated tokens");
       assertStringIncludes(md, summary.credit.equalTokens.verdict);
       assertStringIncludes(await Deno.readTextFile(`${out}/report.html`), "Plotly.newPlot");
-      if (findChromium() !== undefined) {
+      if (runsHere("compare: the curves.png check", chromium())) {
         const png = await Deno.readFile(`${out}/curves.png`);
         assertEquals([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);
       }

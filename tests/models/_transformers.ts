@@ -3,24 +3,22 @@
  * `tools/check_hf_logits.py` run over (expected.json, folder) pairs.
  */
 import { assertEquals } from "@std/assert";
+import { pythonModules, runsHere } from "../../tools/requirement.ts";
 
 const TOOL = new URL("../../tools/check_hf_logits.py", import.meta.url).pathname;
 
-/** True when `python3 -c "import transformers, torch"` works; logs that `what` is skipped otherwise. */
-export async function hasTransformers(what: string): Promise<boolean> {
-  let ok = false;
-  try {
-    const out = await new Deno.Command("python3", {
-      args: ["-c", "import transformers, torch"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    ok = out.success;
-  } catch {
-    ok = false;
-  }
-  if (!ok) console.log(`${what}: skipped (python3 -c "import transformers, torch" failed)`);
-  return ok;
+/**
+ * True when `python3 -c "import transformers, torch, …more"` works; otherwise `what` is skipped
+ * with a message, or fails under CI (`tools/requirement.ts`).
+ *
+ * @param what The check, as it should read in the log.
+ * @param more Further modules the check needs (`["peft"]`).
+ */
+export async function hasTransformers(
+  what: string,
+  more: readonly string[] = [],
+): Promise<boolean> {
+  return runsHere(what, await pythonModules(["transformers", "torch", ...more]));
 }
 
 /**

@@ -147,7 +147,7 @@ Deno.test("saveAdapter round-trips bit-exactly, and PEFT loads what it writes", 
     optimizer.dispose();
     lora.dispose();
     base.dispose();
-    if (await hasPeft("PEFT load of saveAdapter output")) {
+    if (await hasTransformers("PEFT load of saveAdapter output", ["peft"])) {
       const out = await new Deno.Command("python3", { args: [CHECK_PEFT, ...pairs] }).output();
       const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
       console.log(text.split("\n").filter((l) => /^(ok|FAIL) /.test(l)).join("\n"));
@@ -170,19 +170,6 @@ async function writeLogits(policy: Policy, family: string, path: string): Promis
     });
   }
   await Deno.writeTextFile(path, JSON.stringify({ sequences }));
-}
-
-/** True when python3 has peft, transformers and torch; logs "skipped" otherwise. */
-async function hasPeft(what: string): Promise<boolean> {
-  if (!(await hasTransformers(what))) return false;
-  const out = await new Deno.Command("python3", {
-    args: ["-c", "import peft, transformers, torch"],
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => undefined);
-  if (out?.success) return true;
-  console.log(`${what}: skipped (python3 -c "import peft, transformers, torch" failed)`);
-  return false;
 }
 
 Deno.test("one Adam step through applyUpdate moves only the adapters; base stays bit-identical", async () => {

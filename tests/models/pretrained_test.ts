@@ -52,6 +52,7 @@ for (const family of FAMILIES) {
       const rollout = await greedy(policy, g.prompts, {
         maxTokens: g.max_new_tokens,
         eosToken: g.eos,
+        kvCache: useCache,
       });
       const rows = (await rollout.tokens.array()) as number[][];
       const mask = (await rollout.mask.array()) as number[][];

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../../lib/backend.ts";
 import { modelFamily } from "../../lib/models/pretrained.ts";
 import { loadWeights, planWeights } from "../../lib/models/pretrained_weights.ts";
-import { readShardHeader, toFloat32 } from "../../lib/models/hf_safetensors.ts";
+import { readSafetensorsHeader, toFloat32 } from "../../lib/io/safetensors.ts";
 import { loadPretrained } from "../../lib/hub/load_pretrained.ts";
 import { assert, assertEquals, assertRejects } from "@std/assert";
 
@@ -43,7 +43,7 @@ Deno.test("loadWeights equals decoding each tensor of each shard whole", async (
   assertEquals([...weights.keys()], [...family.weightShapes.keys()]);
   for (const shard of SHARDS) {
     const bytes = await Deno.readFile(`${dir}/${shard}`);
-    const header = await readShardHeader(`${dir}/${shard}`, shard);
+    const header = await readSafetensorsHeader(`${dir}/${shard}`, shard);
     for (const [name, t] of header.tensors) {
       const expected = toFloat32(bytes.slice(t.offset, t.offset + t.byteLength), t.dtype);
       const w = weights.get(family.weightName(name)!)!;
@@ -109,7 +109,7 @@ Deno.test("a NaN or Infinity weight is refused at load, naming the tensor; nothi
   try {
     await copyFixture("llama", dir);
     const path = `${dir}/model.safetensors`;
-    const header = await readShardHeader(path, "model.safetensors");
+    const header = await readSafetensorsHeader(path, "model.safetensors");
     const [name, tensor] = [...header.tensors].at(-1)!;
     // Bit patterns of +Infinity in each stored dtype, written into the tensor's third value.
     const infinity: Record<string, number[]> = {

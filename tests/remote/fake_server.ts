@@ -374,6 +374,7 @@ export function withoutSync(sampler: Sampler): Sampler {
     name: sampler.name,
     remote: sampler.remote,
     sample: sampler.sample,
+    greedy: sampler.greedy,
     continueFrom: sampler.continueFrom,
     check: sampler.check,
   };

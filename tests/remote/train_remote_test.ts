@@ -14,6 +14,7 @@ import { initBackend } from "../../lib/backend.ts";
 import { createPolicy, type Policy } from "../../lib/policy/transformer.ts";
 import type { Random } from "../../lib/random.ts";
 import { sample } from "../../lib/sample/sample.ts";
+import { greedy } from "../../lib/sample/greedy.ts";
 import type { Sampler } from "../../lib/sample/sampler.ts";
 import { remoteSampler } from "../../lib/sample/remote_sampler.ts";
 import { train } from "../../lib/algorithms/train.ts";
@@ -39,6 +40,7 @@ const seededLocal: Sampler = {
     const seed = seedOf(options.rng, options.seed);
     return sample(policy, prompts, { ...options, rng: undefined, seed });
   },
+  greedy,
   async continueFrom(policy, rollout, prefixes, options) {
     const seed = seedOf(options.rng, options.seed);
     const tokens = await rollout.tokens.array();

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { chromium, runsHere } from "../../tools/requirement.ts";
 import {
   CHROMIUM_FLAGS,
   figureToImage,
@@ -15,11 +16,7 @@ function pngSize(bytes: Uint8Array): [number, number] {
 }
 
 Deno.test("Chromium is installed and launched with the documented flags", () => {
-  const path = findChromium();
-  assert(
-    path !== undefined,
-    'no Chromium on PATH: run "apt-get install chromium" (tools/ci_install.sh)',
-  );
+  runsHere("figure images: Chromium is installed", chromium());
   for (
     const flag of [
       "--headless",
@@ -36,6 +33,7 @@ Deno.test("Chromium is installed and launched with the documented flags", () => 
 });
 
 Deno.test("one renderer makes real PNGs (with the asked size and scale) and SVGs", async () => {
+  if (!runsHere("figure images: PNG and SVG rendering", chromium())) return;
   const renderer = await openFigureRenderer();
   try {
     const figure = {

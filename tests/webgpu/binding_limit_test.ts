@@ -9,6 +9,7 @@
  * When the subprocess finds no WebGPU adapter at all, the test is skipped with a message.
  */
 import { assert, assertArrayAlmostEquals, assertEquals, assertStringIncludes } from "@std/assert";
+import { mesa, runsHere } from "../../tools/requirement.ts";
 import { COLUMNS, entry, IDS, left, ROWS, tall, WIDTH } from "./binding_limit.ts";
 
 interface LimitOutput {
@@ -51,10 +52,7 @@ const sum = (n: number, f: (j: number) => number) => {
 
 Deno.test("webgpu (software adapter): a [35000, 960] float32 table over the 128 MiB binding limit", async (t) => {
   const run = await runLimit();
-  if (typeof run === "string") {
-    console.warn(`webgpu binding-limit test skipped: ${run}`);
-    return;
-  }
+  if (typeof run === "string") return void runsHere("webgpu binding-limit test", mesa(run));
   assertEquals(run.backend, "webgpu");
   console.log(`webgpu limits: ${JSON.stringify(run.limits)}, table ${run.tableBytes} bytes`);
 

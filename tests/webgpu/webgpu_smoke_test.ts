@@ -8,6 +8,7 @@
  * (the clear error itself is tested in `tests/backend_test.ts`).
  */
 import * as tf from "@tensorflow/tfjs";
+import { mesa, runsHere } from "../../tools/requirement.ts";
 import { assert, assertArrayAlmostEquals, assertEquals } from "@std/assert";
 import { initBackend } from "../../lib/backend.ts";
 import { createPolicy } from "../../lib/policy/transformer.ts";
@@ -50,10 +51,7 @@ async function runSmoke(): Promise<SmokeOutput | string> {
 
 Deno.test("webgpu (software adapter): forward, gradients, sampling, every recipe, a checkpoint, the theory lab", async (t) => {
   const smoke = await runSmoke();
-  if (typeof smoke === "string") {
-    console.warn(`webgpu smoke test skipped: ${smoke}`);
-    return;
-  }
+  if (typeof smoke === "string") return void runsHere("webgpu smoke test", mesa(smoke));
   assertEquals(smoke.backend, "webgpu");
   console.log(`webgpu smoke run: ${smoke.seconds.toFixed(1)} s`);
 

@@ -1,6 +1,13 @@
-import { decodeSafetensors, encodeSafetensors } from "../../lib/policy/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  FLOAT_DTYPES,
+  readSafetensorsFloat32,
+  readSafetensorsHeader,
+  toFloat32,
+} from "../../lib/io/safetensors.ts";
 import { Random } from "../../lib/random.ts";
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 
 /** Build a file by hand: u64le header length, header bytes, data bytes. */
 function handBuilt(header: string, data: number[]): Uint8Array {
@@ -91,7 +98,7 @@ Deno.test("safetensors: truncated and corrupt files give clear errors naming the
   assertThrows(
     () => decodeSafetensors(good.subarray(0, good.length - 3), { source }),
     Error,
-    "ckpt/model.safetensors: the file is truncated: the header describes 16 bytes of data but only 13",
+    'ckpt/model.safetensors: the file is truncated: tensor "w" needs bytes [0, 16) of the data, the file has 13',
   );
   const extra = new Uint8Array(good.length + 2);
   extra.set(good);
@@ -104,10 +111,19 @@ Deno.test("safetensors: truncated and corrupt files give clear errors naming the
   assertThrows(
     () =>
       decodeSafetensors(
-        handBuilt('{"w":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]}}', [0, 0]),
+        handBuilt('{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', [
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+          0,
+        ]),
       ),
     Error,
-    `Cannot read safetensors data: tensor "w" has unsupported dtype "BF16"`,
+    `Cannot read safetensors data: tensor "w" has dtype I64; supported: F64, F32, F16, BF16, I32, U8`,
   );
   assertThrows(
     () =>
@@ -164,4 +180,94 @@ Deno.test("safetensors: encode rejects mismatched dtype, shape and names", () =>
     TypeError,
     "metadata values must be strings",
   );
+});
+
+Deno.test("safetensors: F16 and BF16 bit patterns decode, convert to float32 and round trip", async () => {
+  // F16 (IEEE half): 0x3c00 = 1, 0xc000 = -2, 0x7bff = 65504 (largest), 0x0001 = 2^-24 (smallest
+  // subnormal), 0x7c00 = +Infinity. BF16 (high half of a float32): 0x3f80 = 1, 0xc000 = -2,
+  // 0x4049 = 3.140625, 0x0080 = 2^-126 (smallest normal), 0xff80 = -Infinity.
+  const f16 = new Uint16Array([0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00]);
+  const bf16 = new Uint16Array([0x3f80, 0xc000, 0x4049, 0x0080, 0xff80]);
+  const bytes = encodeSafetensors({
+    h: { dtype: "F16", shape: [5], data: f16 },
+    b: { dtype: "BF16", shape: [5], data: bf16 },
+  });
+  const file = decodeSafetensors(bytes);
+  assertEquals(file.tensors.get("h")!.dtype, "F16");
+  assertEquals(Array.from(file.tensors.get("h")!.data), Array.from(f16));
+  assertEquals(Array.from(file.tensors.get("b")!.data), Array.from(bf16));
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    await Deno.writeFile(path, bytes);
+    const header = await readSafetensorsHeader(path, "x.safetensors", { dtypes: FLOAT_DTYPES });
+    using handle = await Deno.open(path);
+    const h = await readSafetensorsFloat32(handle, "h", header.tensors.get("h")!, "x.safetensors");
+    const b = await readSafetensorsFloat32(handle, "b", header.tensors.get("b")!, "x.safetensors");
+    assertEquals(Array.from(h), [1, -2, 65504, 2 ** -24, Infinity]);
+    assertEquals(Array.from(b), [1, -2, 3.140625, 2 ** -126, -Infinity]);
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("safetensors: whole and lazy reads agree on files written by Python's safetensors", async () => {
+  // The fixtures were written by tools/make_hf_fixtures.py (safetensors 0.x, torch): F32, F16, BF16.
+  const root = new URL("../fixtures/hf/", import.meta.url).pathname;
+  for (
+    const name of [
+      "gpt2/model.safetensors",
+      "llama/model.safetensors",
+      "llama_untied/model-00002-of-00005.safetensors",
+    ]
+  ) {
+    const path = root + name;
+    const whole = decodeSafetensors(await Deno.readFile(path), { source: name });
+    const header = await readSafetensorsHeader(path, name);
+    assertEquals([...header.tensors.keys()].sort(), [...whole.tensors.keys()].sort(), name);
+    using handle = await Deno.open(path);
+    for (const [tensor, entry] of header.tensors) {
+      const decoded = whole.tensors.get(tensor)!;
+      assertEquals([entry.dtype, entry.shape], [decoded.dtype, decoded.shape], tensor);
+      const lazy = await readSafetensorsFloat32(handle, tensor, entry, name);
+      const bytes = new Uint8Array(
+        decoded.data.buffer,
+        decoded.data.byteOffset,
+        decoded.data.byteLength,
+      );
+      assertEquals(lazy, toFloat32(bytes, decoded.dtype), tensor);
+    }
+  }
+});
+
+Deno.test("safetensors: lazy reads refuse other dtypes, a short header and a file cut after its header was read", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    await Deno.writeFile(
+      path,
+      encodeSafetensors({ n: { dtype: "I32", shape: [2], data: new Int32Array([1, 2]) } }),
+    );
+    await assertRejects(
+      () => readSafetensorsHeader(path, "n.safetensors", { dtypes: FLOAT_DTYPES }),
+      Error,
+      'Cannot read n.safetensors: tensor "n" has dtype I32; supported: F32, F16, BF16',
+    );
+    const good = encodeSafetensors({ w: { dtype: "F32", shape: [4], data: new Float32Array(4) } });
+    await Deno.writeFile(path, good.subarray(0, 4));
+    await assertRejects(
+      () => readSafetensorsHeader(path, "w.safetensors"),
+      Error,
+      "Cannot read w.safetensors: the file is truncated: 4 bytes, no header length",
+    );
+    await Deno.writeFile(path, good);
+    const header = await readSafetensorsHeader(path, "w.safetensors");
+    await Deno.writeFile(path, good.subarray(0, good.length - 1));
+    using handle = await Deno.open(path);
+    await assertRejects(
+      () => readSafetensorsFloat32(handle, "w", header.tensors.get("w")!, "w.safetensors"),
+      Error,
+      `Cannot read w.safetensors: the file is truncated: tensor "w" ends at byte ${good.length}`,
+    );
+  } finally {
+    await Deno.remove(path);
+  }
 });
