@@ -160,7 +160,14 @@ export {
   greedyResponse,
   type ResponsePath,
   sampleCompletion,
+  type TokenMeter,
 } from "./lib/theory/exact_sampling.ts";
+export {
+  type BudgetError,
+  type EstimateCost,
+  estimateCost,
+  relativeMseAtBudget,
+} from "./lib/theory/cost_frontier.ts";
 export {
   drawTokenRewards,
   type DrawTokenRewardsOptions,

@@ -86,9 +86,8 @@ export function runStepShape(
     promptTokens: options.promptTokens,
     responseTokens: options.responseTokens,
     sampledRows: Math.max(rows, rows * continuations),
-    prefillRows: continuations > 0
-      ? Math.max(config.promptsPerStep, rows * (extra.positions ?? 0))
-      : config.promptsPerStep,
+    // TRePO's prefixes of one response share one prefill row (`decode`'s shared sources).
+    prefillRows: continuations > 0 ? rows : config.promptsPerStep,
     prefillTokens: continuations > 0
       ? options.promptTokens + options.responseTokens
       : options.promptTokens,

@@ -21,9 +21,6 @@ import { checkInteger, checkNumber, checkOneOf, describe } from "../validate.ts"
 import type { PolicyLossFn } from "./objective.ts";
 import { checkMicroBatchSize, minibatchSizes } from "./update.ts";
 
-// The theory lab (lib/theory/as_shipped.ts) still imports these two from here.
-export { aggregationNormalizer, policyObjective } from "./objective.ts";
-
 /** The names of the algorithms `train` knows. */
 export type AlgorithmName = "ppo" | "grpo" | "dr_grpo" | "remax" | "rloo" | "reinforce" | "trepo";
 

@@ -8,9 +8,17 @@
  * needs Chromium, skipped with a warning without it) to `results/theorem/` (`--quick`: the
  * git-ignored `results/quick/theorem/`; or `--out DIR`).
  *
+ * Then the cost-aware frontier: every recipe as shipped and TRePO over K ∈ {1, 2, 4, 8} × {every
+ * position, m = 4, m = 1} (`trepoFrontierEstimators`), each with its generated tokens per
+ * estimate, squared bias and variance, on both short-response policies and on a long-response
+ * setting (binary vocabulary + EOS, responses up to 10 tokens, EOS made rare, 2047 responses,
+ * tabular). Writes `frontier.png` (relative MSE against the token budget) and `frontier.md` (the
+ * README's compact table at 10k tokens and every verdict sentence) beside `theorem.png`.
+ *
  * Options: `--quick` (2000 instead of 20000 estimates per paper estimator, 1000 instead of 5000
- * per recipe as shipped; well under a minute), `--estimates N`, `--shipped-estimates N`,
- * `--seed S`, `--backend cpu|wasm`, `--out DIR`, `--no-transformer`.
+ * per recipe as shipped, 300 instead of 2000 per row of the long setting), `--estimates N`,
+ * `--shipped-estimates N`, `--long-estimates N`, `--seed S`, `--backend cpu|wasm`, `--out DIR`,
+ * `--no-transformer`, `--no-long`.
  *
  * @module
  */
@@ -26,7 +34,15 @@ import {
   theoremReportSections,
   type TheoremSection,
 } from "../experiments/theorem_summary.ts";
-import { asShippedEstimators } from "../theory/as_shipped.ts";
+import { asShippedEstimators, trepoFrontierEstimators } from "../theory/as_shipped.ts";
+import {
+  FRONTIER_BUDGETS,
+  FRONTIER_METHOD,
+  frontierCompactTable,
+  frontierFigure,
+  frontierRows,
+  frontierVerdicts,
+} from "../experiments/frontier_summary.ts";
 import { createPolicy, type PolicyConfig } from "../policy/transformer.ts";
 import { enumerateResponses, type ResponseSpace } from "../theory/enumerate_responses.ts";
 import { theoremEstimators } from "../theory/estimators.ts";
@@ -45,6 +61,8 @@ interface Args {
   shippedEstimates?: number;
   backend?: BackendName;
   transformer: boolean;
+  longEstimates?: number;
+  long: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args | undefined {
@@ -67,7 +85,13 @@ function parseArgs(argv: readonly string[]): Args | undefined {
       default: "results/theorem (quick results/quick/theorem)",
       help: "where the results go",
     },
+    "long-estimates": {
+      value: true,
+      default: "2000 (quick 300)",
+      help: "estimates per row of the long-response frontier setting",
+    },
     "no-transformer": { value: false, default: "off", help: "only the tabular policy" },
+    "no-long": { value: false, default: "off", help: "skip the long-response frontier setting" },
   }, "Usage: deno task theorem [options]\n\nThe paper's theorems checked against exact gradients.");
   if (flags === undefined) return undefined;
   const integer = (name: string, fallback: number): number => {
@@ -89,6 +113,10 @@ function parseArgs(argv: readonly string[]): Args | undefined {
       : { shippedEstimates: integer("shipped-estimates", 1) }),
     ...(flags.backend === undefined ? {} : { backend: flags.backend as BackendName }),
     transformer: flags["no-transformer"] !== "true",
+    ...(flags["long-estimates"] === undefined
+      ? {}
+      : { longEstimates: integer("long-estimates", 1) }),
+    long: flags["no-long"] !== "true",
   };
 }
 
@@ -128,6 +156,12 @@ async function runSection(
     estimates: shippedEstimates,
     seed: seed + 1,
   });
+  const grid = await runTheoremCheck({
+    ...common,
+    estimators: trepoFrontierEstimators(space.maxTokens),
+    estimates: shippedEstimates,
+    seed: seed + 2,
+  });
   return {
     setup: {
       policy: name,
@@ -145,6 +179,7 @@ async function runSection(
       shippedEstimates,
       samplingSeed: seed,
       shippedSamplingSeed: seed + 1,
+      trepoGridSamplingSeed: seed + 2,
       threshold: 4,
       objective: result.objective,
       objectiveFromValues: result.objectiveFromValues,
@@ -152,8 +187,80 @@ async function runSection(
       scoreFunctionCheck: result.scoreFunctionCheck,
       seconds: (performance.now() - start) / 1000,
     },
-    estimators: [...result.estimators, ...shipped.estimators],
+    estimators: [...result.estimators, ...shipped.estimators, ...grid.estimators],
+    frontier: frontierRows([
+      ...shipped.estimators.filter((e) => e.algorithm !== "trepo"),
+      ...grid.estimators,
+    ]),
   };
+}
+
+/** The long-response setting: only the frontier's rows (recipes as shipped + the TRePO grid). */
+async function runLongSection(
+  estimates: number,
+  seed: number,
+  backend: string,
+): Promise<Section> {
+  const start = performance.now();
+  const setup = { vocabSize: 3, eosToken: 2, maxTokens: 10, prompts: [[0]] };
+  const space = enumerateResponses(setup);
+  const rewardSetup = { seed: 13, gamma: 0.9, scales: [1] };
+  const rewards = drawTokenRewards(space, rewardSetup);
+  const tokenBias = [0, 0, -3];
+  const policy = createTabularPolicy({
+    vocabSize: 3,
+    contexts: space.contexts,
+    seed: 17,
+    scale: 1,
+    tokenBias,
+  });
+  console.log(`
+long: ${estimates} estimates per row, ${space.responses.length} responses`);
+  const log = (e: EstimatorReport) =>
+    console.log(
+      `  ${e.name.padEnd(24)} tokens ${e.tokensPerEstimate.toFixed(0).padStart(6)}  bias² ${
+        e.relativeBiasSquared.toExponential(2)
+      }  var ${e.relativeVariance.toExponential(2)}  (${e.seconds.toFixed(1)} s)`,
+    );
+  try {
+    const result = await runTheoremCheck({
+      policy,
+      space,
+      rewards,
+      groupSize: 4,
+      onEstimator: log,
+      estimators: [
+        ...asShippedEstimators(space.maxTokens).filter((e) => e.asShipped?.algorithm !== "trepo"),
+        ...trepoFrontierEstimators(space.maxTokens),
+      ],
+      estimates,
+      seed: seed + 3,
+    });
+    return {
+      setup: {
+        policy: "tabular",
+        policyInit: `logits ~ N(0, 1) + [${tokenBias}] per token (EOS rare), seed 17`,
+        rewards: `r(s, a) ~ N(0, 1), seed ${rewardSetup.seed}`,
+        backend,
+        ...setup,
+        contexts: space.contexts.length,
+        responses: space.responses.length,
+        parameters: result.parameters,
+        rewardGamma: rewards.gamma,
+        estimates,
+        samplingSeed: seed + 3,
+        threshold: 4,
+        objective: result.objective,
+        gradientNorm: result.gradientNorm,
+        scoreFunctionCheck: result.scoreFunctionCheck,
+        seconds: (performance.now() - start) / 1000,
+      },
+      estimators: result.estimators,
+      frontier: frontierRows(result.estimators),
+    };
+  } finally {
+    policy.dispose();
+  }
 }
 
 async function main(): Promise<void> {
@@ -224,10 +331,26 @@ async function main(): Promise<void> {
     model.dispose();
   }
 
+  if (args.long) {
+    sections.long = await runLongSection(
+      args.longEstimates ?? (args.quick ? 300 : 2000),
+      args.seed,
+      info.backend,
+    );
+  }
+
   await Deno.mkdir(args.out, { recursive: true });
+  const frontiers = Object.fromEntries(
+    Object.entries(sections).map(([name, section]) => [name, section.frontier ?? []]),
+  );
   const summary = {
     ...sections.tabular,
     ...(sections.transformer ? { transformer: sections.transformer } : {}),
+    ...(sections.long ? { long: sections.long } : {}),
+    frontierBudgets: FRONTIER_BUDGETS,
+    frontierVerdicts: Object.fromEntries(
+      Object.entries(frontiers).map(([name, rows]) => [name, frontierVerdicts(rows)]),
+    ),
     command: `deno run -A lib/cli/theorem.ts ${Deno.args.join(" ")}`.trim(),
     seconds: (performance.now() - start) / 1000,
   };
@@ -246,7 +369,43 @@ async function main(): Promise<void> {
   } catch (error) {
     console.warn(`theorem.png not written: ${(error as Error).message}`);
   }
-  const reportSections = theoremReportSections(sections, summary.command, { figure, image });
+  // The README's reading of the frontier: one compact table at 10k tokens and every verdict.
+  await Deno.writeTextFile(
+    `${args.out}/frontier.md`,
+    [
+      "# Cost-aware frontier (generated by `deno task theorem`)",
+      FRONTIER_METHOD,
+      frontierCompactTable(frontiers, 1e4),
+      "",
+      ...Object.entries(frontiers).flatMap(([name, rows]) => [
+        `## ${name}`,
+        "",
+        ...frontierVerdicts(rows),
+        "",
+      ]),
+    ].join("\n"),
+  );
+  written.push("frontier.md");
+  const frontier = frontierFigure(frontiers);
+  let frontierImage: Uint8Array | undefined;
+  try {
+    frontierImage = await figureToImage(frontier, {
+      width: frontier.layout!.width!,
+      height: frontier.layout!.height!,
+    });
+    await Deno.writeFile(`${args.out}/frontier.png`, frontierImage);
+    written.push("frontier.png");
+  } catch (error) {
+    console.warn(`frontier.png not written: ${(error as Error).message}`);
+  }
+  const reportSections = [
+    ...theoremReportSections(sections, summary.command, { figure, image }),
+    {
+      title: "Cost-aware frontier: relative MSE against generated tokens",
+      figure: frontier,
+      image: frontierImage,
+    },
+  ];
   await writeHtmlReport(`${args.out}/report.html`, reportSections);
   written.push("report.html");
   console.log(`\nwrote ${written.map((f) => `${args.out}/${f}`).join(", ")}`);

@@ -8,6 +8,12 @@
 import type { Figure } from "../report/figure.ts";
 import type { ReportSection } from "../report/html_report.ts";
 import type { EstimatorReport } from "../theory/theorem_check.ts";
+import {
+  FRONTIER_METHOD,
+  type FrontierRow,
+  frontierTable,
+  frontierVerdicts,
+} from "./frontier_summary.ts";
 
 /** One policy's section of `results/theorem/summary.json`. */
 export interface TheoremSection {
@@ -15,6 +21,8 @@ export interface TheoremSection {
   setup: Record<string, unknown>;
   /** One row per estimator: the paper's estimators first, then the recipes as shipped. */
   estimators: EstimatorReport[];
+  /** The cost-aware frontier: the recipes as shipped and the TRePO grid (when measured). */
+  frontier?: FrontierRow[];
 }
 
 /** How the numbers are made (method, not results). */
@@ -143,21 +151,30 @@ export function theoremMarkdown(
     "",
     `Command: \`${command}\` (${seconds.toFixed(1)} s, backend ${backend}).`,
     THEOREM_METHOD,
+    FRONTIER_METHOD,
     ...Object.entries(sections).flatMap(([name, section]) => {
       const paperRows = section.estimators.filter((e) => !e.asShipped);
       const shipped = section.estimators.filter((e) => e.asShipped);
       const notes = disagreements(section.estimators);
+      const frontier = section.frontier ?? [];
       return [
-        `## ${name} policy`,
+        `## ${name} ${name === "long" ? "responses (tabular policy)" : "policy"}`,
         "",
-        "### The paper's estimators",
-        "",
-        estimatorTable(paperRows),
-        "",
-        "### The recipes as shipped",
+        ...(paperRows.length === 0
+          ? []
+          : ["### The paper's estimators", "", estimatorTable(paperRows), ""]),
+        "### The recipes as shipped" + (name === "long" ? " and the TRePO grid" : ""),
         "",
         estimatorTable(shipped),
         "",
+        ...(frontier.length === 0 ? [] : [
+          "### Cost-aware frontier: gradient error per generated token",
+          "",
+          frontierTable(frontier),
+          "",
+          ...frontierVerdicts(frontier),
+          "",
+        ]),
         "### Where a measurement differs from the paper or from this lab's expectation",
         "",
         ...(notes.length === 0 ? ["Nowhere."] : notes),

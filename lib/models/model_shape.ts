@@ -25,6 +25,7 @@ function hfWidths(config: HfConfig): Omit<ModelShape, "parameters" | "trainableP
       vocab: configInt(config, "vocab_size"),
     };
   }
+  // The RoPE decoder families (llama, qwen2, qwen3) run each block in its own tidy.
   const d = configInt(config, "hidden_size");
   const heads = configInt(config, "num_attention_heads");
   const headDim = configInt(config, "head_dim", Math.floor(d / heads));
@@ -36,6 +37,7 @@ function hfWidths(config: HfConfig): Omit<ModelShape, "parameters" | "trainableP
     kvWidth: configInt(config, "num_key_value_heads", heads) * headDim,
     intermediate: configInt(config, "intermediate_size"),
     vocab: configInt(config, "vocab_size"),
+    blockByBlock: true,
   };
 }
 

@@ -99,6 +99,12 @@ export interface ModelShape {
    * and not yet LoRA (the plan then offers `--lora-rank 8` as a way out).
    */
   adaptable?: readonly (readonly [number, number])[];
+  /**
+   * Whether a forward pass without a tape frees each block's intermediates before the next block
+   * runs (the RoPE decoder families, `lib/models/rope_decoder.ts`); default false: it holds every
+   * block's until the pass ends.
+   */
+  blockByBlock?: boolean;
 }
 
 /** The shape of one training step. */
@@ -221,6 +227,38 @@ export function forwardBytes(model: ModelShape, rows: number, length: number): n
 }
 
 /**
+ * Bytes of a forward pass without a tape (sampling's prefill, reference and old log-probs): every
+ * block's intermediates ({@linkcode forwardBytes}), or, where the model frees each block's before
+ * the next (`blockByBlock`), one block's plus every block's keys and values (the prefill keeps them
+ * as the cache).
+ *
+ * @param model The model shape.
+ * @param rows Rows of the pass.
+ * @param length Tokens of each row.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import { forwardBytes, inferenceBytes, kvCacheBytes } from "./memory_plan.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const model = {
+ *   parameters: 0, trainableParameters: 0, layers: 3, hidden: 8, heads: 2, queryWidth: 8,
+ *   kvWidth: 8, intermediate: 32, vocab: 16,
+ * };
+ * assertEquals(inferenceBytes(model, 2, 4), forwardBytes(model, 2, 4));
+ * assertEquals(
+ *   inferenceBytes({ ...model, blockByBlock: true }, 2, 4),
+ *   forwardBytes({ ...model, layers: 1 }, 2, 4) + kvCacheBytes(model, 2, 4),
+ * );
+ * ```
+ */
+export function inferenceBytes(model: ModelShape, rows: number, length: number): number {
+  if (model.blockByBlock !== true) return forwardBytes(model, rows, length);
+  return forwardBytes({ ...model, layers: 1 }, rows, length) + kvCacheBytes(model, rows, length);
+}
+
+/**
  * Bytes of the chunked fused head over `tokens` rows: {@linkcode HEAD_CHUNK_TENSORS} tensors of
  * `[R, V]`, `R = min(tokens, ⌊2²³ / V⌋)` (at least 1), and three `[V, d]` when the head is
  * trained (`training` and `model.headTrained`). The table itself is never transposed or copied.
@@ -326,10 +364,14 @@ function planFor(model: ModelShape, step: StepShape, micro: number, limit: Memor
     sampling: persistentBytes +
       Math.max(
         items.kvCache,
-        forwardBytes(model, step.prefillRows ?? step.rows, step.prefillTokens ?? step.promptTokens),
+        inferenceBytes(
+          model,
+          step.prefillRows ?? step.rows,
+          step.prefillTokens ?? step.promptTokens,
+        ),
       ),
     logProbs: logProbRows === 0 ? persistentBytes : persistentBytes +
-      forwardBytes(model, logProbRows, length) + headBytes(model, logProbRows * length),
+      inferenceBytes(model, logProbRows, length) + headBytes(model, logProbRows * length),
     update: persistentBytes + items.gradients + items.accumulation + items.activations +
       items.head,
   };

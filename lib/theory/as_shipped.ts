@@ -30,22 +30,29 @@ import { defaultPpoConfig, ppo, ppoAdvantages } from "../algorithms/ppo.ts";
 import { defaultReinforceConfig, reinforce } from "../algorithms/reinforce.ts";
 import { defaultRemaxConfig, remax, remaxAdvantages } from "../algorithms/remax.ts";
 import { defaultRlooConfig, rloo, rlooAdvantages } from "../algorithms/rloo.ts";
+import { type Algorithm, resolveConfig, type RlConfig } from "../algorithms/step.ts";
+import { aggregationNormalizer, policyObjective } from "../algorithms/objective.ts";
 import {
-  aggregationNormalizer,
-  type Algorithm,
-  policyObjective,
-  resolveConfig,
-  type RlConfig,
-} from "../algorithms/step.ts";
-import { defaultTrepoConfig, trepo, trepoAdvantages } from "../algorithms/trepo.ts";
+  defaultTrepoConfig,
+  trepo,
+  trepoAdvantages,
+  type TrepoConfig,
+} from "../algorithms/trepo.ts";
 import { minibatchPlan, selectRows, selectRowsOf } from "../algorithms/update.ts";
 import type { Random } from "../random.ts";
+import { checkInteger } from "../validate.ts";
 import type { ContinuationSampler } from "../sample/continue_from.ts";
 import { disposeRollout, type Rollout } from "../sample/rollout.ts";
 import { makeRollout } from "../sample/sample.ts";
 import type { ResponseSpace } from "./enumerate_responses.ts";
 import type { EstimationProblem, Expectation, GradientEstimator } from "./estimators.ts";
-import { greedyResponse, type ResponsePath, sampleCompletion } from "./exact_sampling.ts";
+import {
+  greedyResponse,
+  type ResponsePath,
+  sampleCompletion,
+  type TokenMeter,
+  tokenMeter,
+} from "./exact_sampling.ts";
 import { responseReward } from "./token_rewards.ts";
 
 /** One sampled batch of the problem, in the recipes' form. */
@@ -66,6 +73,8 @@ interface ShippedBatch {
   maxTokens: number;
   /** The estimate's random stream (continuations, minibatch order). */
   rng: Random;
+  /** Counts what the estimate generates and what a critic scores. */
+  meter: TokenMeter;
 }
 
 /** A recipe's step 3 on a lab batch: token advantages `[B, T]` (the caller disposes them). */
@@ -101,6 +110,7 @@ function sampleShippedBatch(
   problem: EstimationProblem,
   config: RlConfig,
   rng: Random,
+  meter: TokenMeter,
 ): ShippedBatch {
   const { space, probs, rewards: tokenRewards } = problem;
   const P = space.prompts.length;
@@ -110,7 +120,7 @@ function sampleShippedBatch(
   for (let q = 0; q < config.promptsPerStep; q++) {
     for (let g = 0; g < config.groupSize; g++) {
       prompts.push(q % P);
-      paths.push(sampleCompletion(space, probs, space.roots[q % P], rng));
+      paths.push(sampleCompletion(space, probs, space.roots[q % P], rng, meter));
     }
   }
   const logProbs = paths.map((p) => p.tokens.map((a, t) => Math.log(probs[p.contexts[t] * V + a])));
@@ -131,6 +141,7 @@ function sampleShippedBatch(
     rewardTensor: tf.tensor1d(rewards),
     maxTokens: space.maxTokens,
     rng,
+    meter,
   };
 }
 
@@ -199,14 +210,14 @@ function shippedEstimator<C extends RlConfig>(
     label,
     ...prediction,
     asShipped: { algorithm: algorithm.name, config: { ...checked } as Record<string, unknown> },
-    async estimate(problem, rng) {
+    async estimate(problem, rng, meter = tokenMeter()) {
       const P = problem.space.prompts.length;
       if (checked.promptsPerStep % P !== 0) {
         throw new RangeError(
           `Cannot run ${name} as shipped: promptsPerStep ${checked.promptsPerStep} is not a multiple of the problem's ${P} prompts`,
         );
       }
-      const batch = sampleShippedBatch(problem, checked, rng);
+      const batch = sampleShippedBatch(problem, checked, rng, meter);
       let tokens: tf.Tensor2D | undefined;
       try {
         tokens = await advantages(batch, checked);
@@ -231,7 +242,8 @@ function exactContinuations(batch: ShippedBatch): ContinuationSampler {
       for (let k = 0; k < options.samples; k++) {
         const head = path.tokens.slice(0, position);
         const tail = position < path.tokens.length
-          ? sampleCompletion(space, probs, path.contexts[position], options.rng!).tokens
+          ? sampleCompletion(space, probs, path.contexts[position], options.rng!, batch.meter)
+            .tokens
           : [];
         generatedTokens += tail.length;
         completions.push([...head, ...tail]);
@@ -247,6 +259,7 @@ function exactTokenValues(batch: ShippedBatch): tf.Tensor2D {
   const values = new Float32Array(B * T);
   batch.paths.forEach((path, i) => {
     path.contexts.forEach((s, t) => values[i * T + t] = batch.problem.values.values[s]);
+    batch.meter.criticScored += path.contexts.length;
   });
   return tf.tensor2d(values, [B, T]);
 }
@@ -264,6 +277,74 @@ function grpoRow(
     responses.dispose();
     return Promise.resolve(tokens);
   }, prediction);
+}
+
+/**
+ * A TRePO row: `trepoAdvantages` with this config, continuations drawn from the exact
+ * distribution and scored with the problem's `RM`. The prediction follows from `positions`: with
+ * `m ≥ maxTokens − 1` every interior position of every response is evaluated (unbiased), else
+ * the interpolated stretches share credit (biased in direction).
+ */
+function trepoRow(
+  name: string,
+  label: string,
+  config: TrepoConfig,
+  maxTokens: number,
+): GradientEstimator {
+  const every = config.positions >= maxTokens - 1;
+  return shippedEstimator(
+    name,
+    label,
+    trepo,
+    config,
+    async (batch, c) => {
+      const result = await trepoAdvantages(
+        exactContinuations(batch),
+        batch.rollout,
+        batch.rewards,
+        {
+          groupSize: c.groupSize,
+          positions: c.positions,
+          continuations: c.continuations,
+          maxTokens: batch.maxTokens,
+          temperature: c.temperature,
+          eosToken: batch.problem.space.eosToken,
+          rng: batch.rng,
+          scoreCompletions: (promptTokens, completions) =>
+            Promise.resolve(completions.map((tokens, i) => {
+              const prompt = batch.problem.space.prompts.findIndex((p) =>
+                p.length === promptTokens[i].length &&
+                p.every((x, j) => x === promptTokens[i][j])
+              );
+              return responseReward(
+                batch.problem.space,
+                batch.problem.rewards,
+                pathOf(batch.problem.space, prompt, tokens),
+              );
+            })),
+        },
+      );
+      result.prefixValues.dispose();
+      return result.advantages;
+    },
+    every
+      ? {
+        expected: "unbiased",
+        claim: "Theorem 2 (Eq. 28) with Monte-Carlo values from independent rollouts",
+        expectedHere: "unbiased",
+        expectedDirection: "unbiased up to scale",
+        reason: "every prefix value comes from rollouts independent of the token it scores " +
+          "(V̂(0) from the group's other responses) and sequence-sum weights every token by 1/B",
+      }
+      : {
+        expected: "unbiased",
+        claim: "Eq. 28 (the paper does not say how unevaluated positions are filled)",
+        expectedHere: "biased",
+        expectedDirection: "biased in direction",
+        reason: "each token of an interpolated stretch of s tokens gets 1/s of its own " +
+          "credit (Q − V of its own step) and shares the rest, at any fixed length",
+      },
+  );
 }
 
 const SUM_UNBIASED =
@@ -385,13 +466,13 @@ export function asShippedEstimators(maxTokens = 4): GradientEstimator[] {
       defaultRemaxConfig,
       (batch, config) => {
         const { space, probs, rewards } = batch.problem;
-        const greedy = space.prompts.map((_, p) =>
-          responseReward(space, rewards, greedyResponse(space, probs, p))
-        );
-        const perPrompt = Array.from(
-          { length: config.promptsPerStep },
-          (_, q) => greedy[batch.prompts[q * config.groupSize]],
-        );
+        // One greedy decode per prompt of the batch, as the recipe runs it (counted in the meter).
+        const perPrompt = Array.from({ length: config.promptsPerStep }, (_, q) =>
+          responseReward(
+            space,
+            rewards,
+            greedyResponse(space, probs, batch.prompts[q * config.groupSize], batch.meter),
+          ));
         const { responses, tokens } = remaxAdvantages(
           batch.rewardTensor,
           perPrompt,
@@ -447,61 +528,57 @@ export function asShippedEstimators(maxTokens = 4): GradientEstimator[] {
     ),
     ...[defaultTrepoConfig, { ...defaultTrepoConfig, positions: 1 }].map((config) => {
       const every = config.positions >= maxTokens - 1;
-      return shippedEstimator(
+      return trepoRow(
         every ? "trepo-as-shipped" : "trepo-m1-as-shipped",
         every
           ? `TRePO as shipped (m = ${config.positions}: every position here, K = ${config.continuations})`
           : `TRePO as shipped with m = ${config.positions} + interpolation (K = ${config.continuations})`,
-        trepo,
         config,
-        async (batch, c) => {
-          const result = await trepoAdvantages(
-            exactContinuations(batch),
-            batch.rollout,
-            batch.rewards,
-            {
-              groupSize: c.groupSize,
-              positions: c.positions,
-              continuations: c.continuations,
-              maxTokens: batch.maxTokens,
-              temperature: c.temperature,
-              eosToken: batch.problem.space.eosToken,
-              rng: batch.rng,
-              scoreCompletions: (promptTokens, completions) =>
-                Promise.resolve(completions.map((tokens, i) => {
-                  const prompt = batch.problem.space.prompts.findIndex((p) =>
-                    p.length === promptTokens[i].length &&
-                    p.every((x, j) => x === promptTokens[i][j])
-                  );
-                  return responseReward(
-                    batch.problem.space,
-                    batch.problem.rewards,
-                    pathOf(batch.problem.space, prompt, tokens),
-                  );
-                })),
-            },
-          );
-          result.prefixValues.dispose();
-          return result.advantages;
-        },
-        every
-          ? {
-            expected: "unbiased",
-            claim: "Theorem 2 (Eq. 28) with Monte-Carlo values from independent rollouts",
-            expectedHere: "unbiased",
-            expectedDirection: "unbiased up to scale",
-            reason: "every prefix value comes from rollouts independent of the token it scores " +
-              "(V̂(0) from the group's other responses) and sequence-sum weights every token by 1/B",
-          }
-          : {
-            expected: "unbiased",
-            claim: "Eq. 28 (the paper does not say how unevaluated positions are filled)",
-            expectedHere: "biased",
-            expectedDirection: "biased in direction",
-            reason: "each token of an interpolated stretch of s tokens gets 1/s of its own " +
-              "credit (Q − V of its own step) and shares the rest, at any fixed length",
-          },
+        maxTokens,
       );
     }),
   ];
+}
+
+/** The continuation counts of the TRePO frontier grid. */
+export const TREPO_FRONTIER_CONTINUATIONS: readonly number[] = [1, 2, 4, 8];
+
+/**
+ * TRePO as shipped over the frontier grid: K ∈ {1, 2, 4, 8} crossed with every interior position
+ * evaluated (`m = maxTokens − 1`), `m = 4` and `m = 1`, each with interpolation between evaluated
+ * positions and the rest of `defaultTrepoConfig`. Where `m = 4` already covers every position
+ * (`maxTokens ≤ 5`) that row is the "every position" row and is not repeated.
+ *
+ * @param maxTokens The problem's response budget.
+ * @returns The rows, K-major: every position, then m = 4 (when distinct), then m = 1.
+ * @throws {RangeError} When `maxTokens < 2` (there is no interior position to evaluate).
+ *
+ * @example
+ * ```ts
+ * import { trepoFrontierEstimators } from "./as_shipped.ts";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(trepoFrontierEstimators(4).length, 8); // m = 4 is every position here
+ * assertEquals(trepoFrontierEstimators(10).length, 12);
+ * assertEquals(trepoFrontierEstimators(10)[0].name, "trepo-as-shipped-k1-every");
+ * ```
+ */
+export function trepoFrontierEstimators(maxTokens: number): GradientEstimator[] {
+  checkInteger("Cannot build the TRePO frontier grid", "maxTokens", maxTokens, 2);
+  const every = maxTokens - 1;
+  return TREPO_FRONTIER_CONTINUATIONS.flatMap((K) => {
+    const ms = every > 4 ? [every, 4, 1] : [every, 1];
+    return ms.map((m) => {
+      const config = { ...defaultTrepoConfig, continuations: K, positions: m };
+      const all = m === every;
+      return trepoRow(
+        `trepo-as-shipped-k${K}-${all ? "every" : `m${m}`}`,
+        all
+          ? `TRePO, K = ${K}, every position (m = ${m})`
+          : `TRePO, K = ${K}, m = ${m} + interpolation`,
+        config,
+        maxTokens,
+      );
+    });
+  });
 }

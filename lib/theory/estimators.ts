@@ -17,7 +17,12 @@ import { prefixValueAdvantages } from "../advantage/prefix_value.ts";
 import type { Random } from "../random.ts";
 import { checkInteger, checkNumber } from "../validate.ts";
 import type { ResponseSpace } from "./enumerate_responses.ts";
-import { greedyResponse, type ResponsePath, sampleCompletion } from "./exact_sampling.ts";
+import {
+  greedyResponse,
+  type ResponsePath,
+  sampleCompletion,
+  type TokenMeter,
+} from "./exact_sampling.ts";
 import type { ExactValues } from "./exact_values.ts";
 import { responseReward, rewardToGo, type TokenRewards } from "./token_rewards.ts";
 
@@ -59,9 +64,15 @@ export interface GradientEstimator {
   /**
    * One estimate from a fresh batch of sampled responses.
    *
+   * @param meter Counts what the estimate generates (responses, continuations, greedy decodes)
+   *   and what a critic scores, when given.
    * @returns `S·V` coefficients `C`, with `ĝ = Σ_{s,a} C[s,a] ∇log π(a | s)`.
    */
-  estimate(problem: EstimationProblem, rng: Random): Float64Array | Promise<Float64Array>;
+  estimate(
+    problem: EstimationProblem,
+    rng: Random,
+    meter?: TokenMeter,
+  ): Float64Array | Promise<Float64Array>;
   /**
    * `E[C]` in closed form by enumeration, when the estimator is a fixed function of each single
    * response (absent for estimators that couple the responses of a group or use extra rollouts).
@@ -73,11 +84,15 @@ export interface GradientEstimator {
 type ResponseWeights = (problem: EstimationProblem, path: ResponsePath, reward: number) => number[];
 
 /** Draw `G` responses from each prompt's root; prompt-major. */
-function sampleBatch(problem: EstimationProblem, rng: Random): ResponsePath[] {
+function sampleBatch(
+  problem: EstimationProblem,
+  rng: Random,
+  meter?: TokenMeter,
+): ResponsePath[] {
   const paths: ResponsePath[] = [];
   for (const root of problem.space.roots) {
     for (let i = 0; i < problem.groupSize; i++) {
-      paths.push(sampleCompletion(problem.space, problem.probs, root, rng));
+      paths.push(sampleCompletion(problem.space, problem.probs, root, rng, meter));
     }
   }
   return paths;
@@ -107,8 +122,8 @@ function perResponseEstimator(
 ): GradientEstimator {
   return {
     ...base,
-    estimate(problem, rng) {
-      const paths = sampleBatch(problem, rng);
+    estimate(problem, rng, meter) {
+      const paths = sampleBatch(problem, rng, meter);
       const w = paths.map((p) =>
         weights(problem, p, responseReward(problem.space, problem.rewards, p))
       );
@@ -254,8 +269,8 @@ export function leaveOneOutEstimator(): GradientEstimator {
     reason: "the leave-one-out baseline does not depend on the response",
     // The other G − 1 responses are independent of response i: E[C] is Theorem 1's Σ_W π(W)·RM(W).
     expectedCoefficients: (problem) => zeroRewardEstimator(1).expectedCoefficients!(problem),
-    async estimate(problem, rng) {
-      const paths = sampleBatch(problem, rng);
+    async estimate(problem, rng, meter) {
+      const paths = sampleBatch(problem, rng, meter);
       const advantages = await readTidy(() =>
         leaveOneOutAdvantages(rewardTensor(problem, paths), { groupSize: problem.groupSize })
       );
@@ -309,8 +324,8 @@ export function groupRelativeEstimator(
           ),
       }
       : {}),
-    async estimate(problem, rng) {
-      const paths = sampleBatch(problem, rng);
+    async estimate(problem, rng, meter) {
+      const paths = sampleBatch(problem, rng, meter);
       const advantages = await readTidy(() =>
         groupRelativeAdvantages(rewardTensor(problem, paths), {
           groupSize: problem.groupSize,
@@ -339,12 +354,12 @@ export function groupRelativeEstimator(
  * ```
  */
 export function greedyBaselineEstimator(): GradientEstimator {
-  const greedyRewards = (problem: EstimationProblem): number[] =>
+  const greedyRewards = (problem: EstimationProblem, meter?: TokenMeter): number[] =>
     problem.space.prompts.map((_, p) =>
       responseReward(
         problem.space,
         problem.rewards,
-        greedyResponse(problem.space, problem.probs, p),
+        greedyResponse(problem.space, problem.probs, p, meter),
       )
     );
   const closedForm = perResponseEstimator({
@@ -361,9 +376,9 @@ export function greedyBaselineEstimator(): GradientEstimator {
   });
   return {
     ...closedForm,
-    async estimate(problem, rng) {
-      const paths = sampleBatch(problem, rng);
-      const b = greedyRewards(problem);
+    async estimate(problem, rng, meter) {
+      const paths = sampleBatch(problem, rng, meter);
+      const b = greedyRewards(problem, meter);
       const baselines = paths.map((p) => b[problem.space.contexts[p.contexts[0]].promptIndex]);
       const advantages = await readTidy(() =>
         baselineAdvantages(rewardTensor(problem, paths), tf.tensor1d(baselines))
@@ -486,9 +501,9 @@ export function prefixValueEstimator(options: PrefixValueEstimatorOptions): Grad
     reason: m === undefined
       ? "every prefix value comes from rollouts independent of the token it scores"
       : "each token of an interpolated stretch of s tokens gets 1/s of its own credit",
-    async estimate(problem, rng) {
+    async estimate(problem, rng, meter) {
       const { space, probs, rewards } = problem;
-      const paths = sampleBatch(problem, rng);
+      const paths = sampleBatch(problem, rng, meter);
       const T = space.maxTokens;
       const prefixValues = new Float32Array(paths.length * (T + 1));
       const mask = new Float32Array(paths.length * T);
@@ -496,7 +511,7 @@ export function prefixValueEstimator(options: PrefixValueEstimatorOptions): Grad
         let total = 0;
         for (let k = 0; k < K; k++) {
           total += rewards.prefixRewards[s] +
-            responseReward(space, rewards, sampleCompletion(space, probs, s, rng));
+            responseReward(space, rewards, sampleCompletion(space, probs, s, rng, meter));
         }
         return total / K;
       };

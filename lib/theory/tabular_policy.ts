@@ -18,6 +18,11 @@ export interface TabularPolicyOptions {
   seed: number;
   /** Standard deviation of the initial logits (default 1; 0 gives the uniform policy). */
   scale?: number;
+  /**
+   * A per-token offset added to every context's initial logits, `[V]` (default none). A negative
+   * offset on EOS makes long responses likely, as in the lab's long-response setting.
+   */
+  tokenBias?: readonly number[];
 }
 
 /** The key of a context in the table. */
@@ -27,14 +32,14 @@ function contextKey(c: SequenceContext): string {
 
 /**
  * Create a tabular softmax policy with logits `θ ∈ ℝ^(S×V)` drawn `θ_{s,a} ~ N(0, scale²)` from a
- * seed, stored as one trainable `tf.Variable` of shape `[S, V]`.
+ * seed (plus `tokenBias[a]`, when given), stored as one trainable `tf.Variable` of shape `[S, V]`.
  *
  * `π(a | s) = exp θ_{s,a} / Σ_b exp θ_{s,b}`, so `∇_θ log π(a | s) = (e_a − π(· | s))` in row `s`
  * and zero elsewhere. The theory lab's reference policy: every expectation over responses is an
  * exact finite sum, and gradients are taken w.r.t. the table.
  *
  * @see He et al., arXiv 2506.02553 (Theorem 1 and 2 hold for any differentiable policy).
- * @param options Vocabulary, contexts, seed and initial scale.
+ * @param options Vocabulary, contexts, seed, initial scale and per-token offset.
  * @returns A {@linkcode SequencePolicy}; `logProbs` throws for a context it was not built with.
  * @throws {TypeError} When a context is malformed or repeated.
  * @throws {RangeError} When a size or the scale is out of range.
@@ -54,10 +59,20 @@ function contextKey(c: SequenceContext): string {
  */
 export function createTabularPolicy(options: TabularPolicyOptions): SequencePolicy {
   const ctx = "Cannot create a tabular policy";
-  const { vocabSize, contexts, seed, scale = 1 } = options ?? {};
+  const { vocabSize, contexts, seed, scale = 1, tokenBias } = options ?? {};
   checkInteger(ctx, "vocabSize", vocabSize, 2);
   checkNumber(ctx, "seed", seed);
   checkNumber(ctx, "scale", scale, { min: 0 });
+  if (tokenBias !== undefined) {
+    if (!Array.isArray(tokenBias) || tokenBias.length !== vocabSize) {
+      throw new TypeError(
+        `${ctx}: tokenBias must hold one number per token (${vocabSize}), got ${
+          describe(tokenBias)
+        }`,
+      );
+    }
+    tokenBias.forEach((b, a) => checkNumber(ctx, `tokenBias[${a}]`, b));
+  }
   if (!Array.isArray(contexts) || contexts.length === 0) {
     throw new TypeError(`${ctx}: contexts must be a non-empty array, got ${describe(contexts)}`);
   }
@@ -76,7 +91,9 @@ export function createTabularPolicy(options: TabularPolicyOptions): SequencePoli
   });
   const rng = new Random(seed);
   const init = new Float32Array(contexts.length * vocabSize);
-  for (let i = 0; i < init.length; i++) init[i] = scale * rng.normal();
+  for (let i = 0; i < init.length; i++) {
+    init[i] = scale * rng.normal() + (tokenBias?.[i % vocabSize] ?? 0);
+  }
   const table = tf.variable(tf.tensor2d(init, [contexts.length, vocabSize]), true, undefined);
   const S = contexts.length;
   return {

@@ -7,9 +7,11 @@
 import { Random } from "../random.ts";
 import { checkInteger } from "../validate.ts";
 import { biasTest, type BiasTestResult, summarizeEstimates } from "./bias_test.ts";
+import { type EstimateCost, estimateCost } from "./cost_frontier.ts";
 import type { ResponseSpace } from "./enumerate_responses.ts";
 import type { EstimationProblem, GradientEstimator } from "./estimators.ts";
 import { exactGradient } from "./exact_objective.ts";
+import { tokenMeter } from "./exact_sampling.ts";
 import { exactValues } from "./exact_values.ts";
 import { projectCoefficients, scoreJacobian } from "./score_jacobian.ts";
 import type { SequencePolicy } from "./sequence_policy.ts";
@@ -45,8 +47,11 @@ export interface TheoremCheckOptions {
   onEstimator?: (report: EstimatorReport) => void;
 }
 
-/** The measured behaviour of one estimator. */
-export interface EstimatorReport extends BiasTestResult {
+/**
+ * The measured behaviour of one estimator: the bias test, and what its estimates cost in
+ * generated tokens (`estimateCost`: tokens per estimate, squared bias, variance, their product).
+ */
+export interface EstimatorReport extends BiasTestResult, EstimateCost {
   /** Short identifier. */
   name: string;
   /** Human-readable label. */
@@ -165,7 +170,14 @@ export async function runTheoremCheck(options: TheoremCheckOptions): Promise<The
     const rng = master.split();
     const start = performance.now();
     const draws: Float64Array[] = [];
-    for (let i = 0; i < estimates; i++) draws.push(await estimator.estimate(problem, rng));
+    const tokens: number[] = [];
+    const criticTokens: number[] = [];
+    for (let i = 0; i < estimates; i++) {
+      const meter = tokenMeter();
+      draws.push(await estimator.estimate(problem, rng, meter));
+      tokens.push(meter.generated);
+      criticTokens.push(meter.criticScored);
+    }
     const summary = summarizeEstimates(draws, jacobian);
     const seconds = (performance.now() - start) / 1000;
     const expectedC = estimator.expectedCoefficients?.(problem);
@@ -182,6 +194,7 @@ export async function runTheoremCheck(options: TheoremCheckOptions): Promise<The
       ...(estimator.asShipped === undefined
         ? {}
         : { algorithm: estimator.asShipped.algorithm, config: estimator.asShipped.config }),
+      ...estimateCost(draws, tokens, criticTokens, jacobian, exact.gradient),
       ...biasTest(summary, exact.gradient, { threshold }),
       exactRelativeBias: expectedG ? relativeDistance(expectedG) : null,
       exactCosine: expectedG ? cosine(expectedG) : null,

@@ -33,6 +33,18 @@ function row(overrides: Partial<EstimatorReport>): EstimatorReport {
     exactRelativeBias: null,
     exactCosine: null,
     seconds: 0.1,
+    tokensPerEstimate: 100,
+    tokensPerEstimateSE: 1,
+    criticTokensPerEstimate: 0,
+    relativeBiasSquared: 0,
+    relativeBiasSquaredSE: 1e-4,
+    relativeVarianceSE: 0.1,
+    varianceTokens: 200,
+    varianceTokensSE: 10,
+    rescaledBiasSquared: 0,
+    rescaledBiasSquaredSE: 1e-4,
+    rescaledVarianceTokens: 200,
+    rescaledVarianceTokensSE: 10,
     ...overrides,
   };
 }

@@ -51,3 +51,23 @@ Deno.test("createTabularPolicy rejects bad input and unknown contexts", () => {
   );
   policy.dispose();
 });
+
+Deno.test("createTabularPolicy: tokenBias offsets every context's initial logits", () => {
+  // scale 0: logits are the bias itself, π(EOS) = e^−3 / (2 + e^−3) in every context.
+  const contexts = [{ prompt: [0], prefix: [] }, { prompt: [0], prefix: [1] }];
+  const policy = createTabularPolicy({
+    vocabSize: 3,
+    contexts,
+    seed: 1,
+    scale: 0,
+    tokenBias: [0, 0, -3],
+  });
+  const p = tf.tidy(() => tf.exp(policy.logProbs(contexts)).arraySync() as number[][]);
+  for (const row of p) assertAlmostEquals(row[2], Math.exp(-3) / (2 + Math.exp(-3)), 1e-6);
+  policy.dispose();
+  assertThrows(
+    () => createTabularPolicy({ vocabSize: 3, contexts, seed: 1, tokenBias: [0, -3] }),
+    TypeError,
+    "tokenBias must hold one number per token (3)",
+  );
+});
