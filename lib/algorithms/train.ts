@@ -154,6 +154,8 @@ export interface TrainOptions {
   memoryLimitBytes?: number;
   /** Called after every step (and after the step-0 evaluation) with its record. */
   onStep?: (record: StepRecord) => void | Promise<void>;
+  /** Called after each checkpoint is committed to `outDir/checkpoint`, with its step. */
+  onCheckpoint?: (step: number) => void;
   /**
    * Continue from `outDir/checkpoint`: the checkpoint's config, seed and total steps are used, and
    * its `evalEvery`, `evalLimit` and `checkpointEvery` unless given here. Whatever else changes
@@ -327,6 +329,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === steps)
       ) {
         await saveRunCheckpoint(outDir, settings, run, step);
+        options.onCheckpoint?.(step);
       }
       await emit(log, record);
     }

@@ -24,6 +24,7 @@ import {
   train,
 } from "../algorithms/train.ts";
 import { claimRunFolder, type RunFolder } from "../algorithms/run_folder.ts";
+import { commitsSettled } from "../io/atomic_directory.ts";
 import {
   type Algorithm,
   type FieldSpec,
@@ -772,7 +773,13 @@ export async function main(args: readonly string[]): Promise<void> {
     : undefined;
   const folder = await claimRunFolder(out, { resume: o.resume, overwrite: o.overwrite });
   const interrupt = { lastCheckpoint: saved?.step, warmStart: false };
-  const onInterrupt = () => {
+  const onInterrupt = async () => {
+    // Never exit between a checkpoint commit's renames; the message names what is on disk.
+    await commitsSettled();
+    interrupt.lastCheckpoint = await readRunState(out).then(
+      (state) => state.step,
+      () => interrupt.lastCheckpoint, // the Hugging Face and PEFT layouts record no step
+    );
     folder.release();
     console.error(interruptedMessage(o, out, interrupt));
     Deno.exit(130);
@@ -936,7 +943,10 @@ async function trainInFolder(o: Options, prepared: Prepared): Promise<void> {
       }),
       importanceSamplingCap: o.importanceSamplingCap,
     }),
-    onStep: trackCheckpoints(progress(steps, o.quiet), prepared),
+    onStep: progress(steps, o.quiet),
+    onCheckpoint: (step) => {
+      interrupt.lastCheckpoint = step;
+    },
     ...(pretrained === undefined
       ? {}
       : { rewardFns: { correctness: task.reward, format: formatReward } }),
@@ -954,23 +964,6 @@ async function trainInFolder(o: Options, prepared: Prepared): Promise<void> {
   result.policy.dispose();
   result.valueModel?.dispose();
   if (pretrained !== undefined && pretrained.policy !== result.policy) pretrained.policy.dispose();
-}
-
-/**
- * Pass each record on, noting the last step with a checkpoint (`train` saves it before the
- * record is emitted), for the message on SIGINT.
- */
-function trackCheckpoints(
-  onStep: (record: StepRecord) => void,
-  { steps, checkpointEvery, interrupt }: Prepared,
-): (record: StepRecord) => void {
-  return (record) => {
-    const { step } = record;
-    if (step > 0 && ((checkpointEvery > 0 && step % checkpointEvery === 0) || step === steps)) {
-      interrupt.lastCheckpoint = step;
-    }
-    onStep(record);
-  };
 }
 
 /** What SIGINT prints: where the last checkpoint is and how to go on. */

@@ -124,11 +124,43 @@ async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export async function writeDirectoryAtomically(
+export function writeDirectoryAtomically(
   dir: string,
   files: ReadonlyMap<string, Uint8Array>,
   context: string,
   marker: string = "config.json",
+): Promise<void> {
+  const commit = commitDirectory(dir, files, context, marker);
+  inFlight.add(commit);
+  const forget = () => inFlight.delete(commit);
+  commit.then(forget, forget);
+  return commit;
+}
+
+/** The commits started and not yet ended, for {@linkcode commitsSettled}. */
+const inFlight = new Set<Promise<void>>();
+
+/**
+ * Resolves once every commit in flight now has ended (committed or failed). A signal handler
+ * awaits it before `Deno.exit`, so that an interrupted process never stops in the middle of a
+ * commit's renames and the directory it reports is the one on disk.
+ *
+ * @example
+ * ```ts
+ * import { commitsSettled } from "./atomic_directory.ts";
+ *
+ * await commitsSettled(); // nothing in flight: resolves at once
+ * ```
+ */
+export async function commitsSettled(): Promise<void> {
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+}
+
+async function commitDirectory(
+  dir: string,
+  files: ReadonlyMap<string, Uint8Array>,
+  context: string,
+  marker: string,
 ): Promise<void> {
   // Refuse to replace something that is not ours.
   const target = trimSlashes(dir);

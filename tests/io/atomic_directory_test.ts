@@ -1,4 +1,8 @@
-import { committedDirectory, writeDirectoryAtomically } from "../../lib/io/atomic_directory.ts";
+import {
+  commitsSettled,
+  committedDirectory,
+  writeDirectoryAtomically,
+} from "../../lib/io/atomic_directory.ts";
 import { assertEquals, assertRejects } from "@std/assert";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -67,4 +71,17 @@ Deno.test("committedDirectory reads each state a crash can leave: staged before 
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("commitsSettled waits for the commits in flight to end, renames and cleanup included", async () => {
+  const root = await Deno.makeTempDir();
+  await writeDirectoryAtomically(`${root}/run`, files("{}"), "Cannot save");
+  const pending = writeDirectoryAtomically(`${root}/run`, files("[1]"), "Cannot save");
+  const failing = writeDirectoryAtomically(`${root}/run/a.bin`, files("{}"), "Cannot save");
+  await commitsSettled();
+  assertEquals([...Deno.readDirSync(root)].map((e) => e.name), ["run"]);
+  assertEquals(await Deno.readTextFile(`${root}/run/config.json`), "[1]");
+  await pending;
+  await assertRejects(() => failing, Error, "is not a checkpoint");
+  await Deno.remove(root, { recursive: true });
 });
