@@ -345,6 +345,7 @@ export {
   type SaveCheckpointOptions,
   TREPO_VERSION,
 } from "./lib/policy/checkpoint.ts";
+export type { ModelWeights, OptimizerConfigs, RngStates } from "./lib/policy/training_state.ts";
 export {
   evaluateAccuracy,
   type EvaluateOptions,

@@ -9,7 +9,6 @@ import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "../random.ts";
 import { freezePolicy, type Policy } from "../policy/transformer.ts";
 import { createValueModel, pretrainedValueModel, type ValueModel } from "../policy/value_model.ts";
-import { savePretrained } from "../models/pretrained.ts";
 import { adapterOffReference, loraAdapterOf } from "../models/lora.ts";
 // ---- Memory plan (lib/policy/memory_plan.ts): refuse a run that does not fit, check each step.
 import type { MemoryPlan } from "../policy/memory_plan.ts";
@@ -22,7 +21,6 @@ import {
   planRun,
 } from "./run_memory.ts";
 import { minibatchSizes } from "./update.ts";
-import { saveAdapter } from "../models/peft_adapter.ts";
 import type { TextTokenizer } from "../tasks/text_tokenizer.ts";
 import { loadCheckpoint, saveCheckpoint } from "../policy/checkpoint.ts";
 import { fusedAdam } from "../policy/fused_adam.ts";
@@ -33,6 +31,13 @@ import { checkInteger, checkNumber, describe } from "../validate.ts";
 import type { Sampler } from "../sample/sampler.ts";
 import { evaluateAccuracy } from "./evaluate.ts";
 import { claimRunFolder, type RunFolder } from "./run_folder.ts";
+import {
+  baseFingerprint,
+  checkpointLayout,
+  restorePretrainedRunCheckpoint,
+  savePretrainedRunCheckpoint,
+} from "./pretrained_run_checkpoint.ts";
+import { exists } from "../io/atomic_directory.ts";
 import {
   type Algorithm,
   type AlgorithmName,
@@ -273,7 +278,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     // Phase 2: models, optimizers, random streams and schedule.
     const run = options.resume === true
       ? await restoreRun(options, settings, held)
-      : startRun(options, settings, held);
+      : await startRun(options, settings, held);
     const { steps } = run;
     if (run.policy.config.vocabSize !== task.tokenizer.vocabSize) {
       throw new RangeError(
@@ -538,10 +543,12 @@ interface Run {
   schedule: Schedule;
   /** The memory plan (made before the reference copy on a fresh start). */
   memory?: MemoryPlan;
+  /** A pretrained run's base fingerprint, taken before its first step. */
+  baseFingerprint?: string;
 }
 
 /** A fresh start: the caller's policy, a frozen copy as reference, a critic from its trunk. */
-function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run {
+async function startRun(options: TrainOptions, settings: RunSettings, held: Held): Promise<Run> {
   const context = "Cannot train";
   if (options.policy === undefined) {
     throw new TypeError(`${context}: a policy is required unless resuming`);
@@ -555,12 +562,10 @@ function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run
   const root = new Random(seed);
   const streams = { prompts: root.split(), step: root.split() };
   const memory = planRunMemory(options, settings, policy, config);
-  if (config.beta > 0) {
-    // Under LoRA the reference is the base with the adapter off (no copy); else a frozen copy.
-    held.reference = loraAdapterOf(policy) !== undefined
-      ? adapterOffReference(policy)
-      : freezePolicy(policy);
-  }
+  const baseFingerprintOf = policy.architecture === undefined
+    ? undefined
+    : await baseFingerprint(policy);
+  if (config.beta > 0) held.reference = referenceOf(policy);
   if (settings.algorithm.usesValueModel) {
     if (policy.architecture !== undefined) {
       // A pretrained trunk (copied) with a fresh scalar head.
@@ -588,7 +593,13 @@ function startRun(options: TrainOptions, settings: RunSettings, held: Held): Run
     streams,
     schedule: settings.schedule,
     memory,
+    ...(baseFingerprintOf === undefined ? {} : { baseFingerprint: baseFingerprintOf }),
   };
+}
+
+/** The KL reference: under LoRA the base with the adapter off (no copy), else a frozen copy. */
+function referenceOf(policy: Policy): Policy {
+  return loraAdapterOf(policy) !== undefined ? adapterOffReference(policy) : freezePolicy(policy);
 }
 
 /**
@@ -606,6 +617,10 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
   const steps = checkResumeSettings(saved, options, settings, outDir);
   const config = resolveConfig(algorithm, saved.config);
   checkSameOverrides(config, options.config, dir);
+  const layout = await checkpointLayout(dir);
+  if (layout === "hugging-face" || layout === "peft") {
+    return await restorePretrainedRun(options, settings, held, { saved, steps, config, layout });
+  }
   const loaded = await loadCheckpoint(dir);
   tf.dispose(Object.values(loaded.optimizerWeights ?? {}).flat().map((w) => w.tensor));
   if (options.policy !== undefined) {
@@ -618,15 +633,7 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
       throw error;
     }
   }
-  // The schedule of the run continues unless the caller gives another one.
-  const given = settings.schedule;
-  const schedule: Schedule = {
-    evalEvery: options.evalEvery === undefined ? saved.evalEvery ?? 0 : given.evalEvery,
-    evalLimit: options.evalLimit === undefined ? saved.evalLimit ?? undefined : given.evalLimit,
-    checkpointEvery: options.checkpointEvery === undefined
-      ? saved.checkpointEvery ?? 0
-      : given.checkpointEvery,
-  };
+  const schedule = resumedSchedule(options, settings, saved);
   let policy: Policy;
   if (options.policy !== undefined) {
     policy = held.policy = options.policy;
@@ -664,6 +671,96 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
     startStep: saved.step,
     streams,
     schedule,
+  };
+}
+
+/** The schedule of a resumed run: its own, unless the caller gives another one. */
+function resumedSchedule(options: TrainOptions, settings: RunSettings, saved: RunState): Schedule {
+  const given = settings.schedule;
+  return {
+    evalEvery: options.evalEvery === undefined ? saved.evalEvery ?? 0 : given.evalEvery,
+    evalLimit: options.evalLimit === undefined ? saved.evalLimit ?? undefined : given.evalLimit,
+    checkpointEvery: options.checkpointEvery === undefined
+      ? saved.checkpointEvery ?? 0
+      : given.checkpointEvery,
+  };
+}
+
+/**
+ * Resume a pretrained run (the Hugging Face or PEFT layout): on the policy the run started from,
+ * whose base must have the saved fingerprint, the reference and critic are made as at the start,
+ * then the checkpoint's weights, Adam states and random streams replace theirs.
+ */
+async function restorePretrainedRun(
+  options: TrainOptions,
+  settings: RunSettings,
+  held: Held,
+  { saved, steps, config, layout }: {
+    saved: RunState;
+    steps: number;
+    config: RlConfig;
+    layout: "hugging-face" | "peft";
+  },
+): Promise<Run> {
+  const dir = `${settings.outDir}/${CHECKPOINT}`;
+  const context = "Cannot resume training";
+  const policy = options.policy;
+  const kind = layout === "peft" ? "LoRA run" : "pretrained run";
+  if (policy === undefined || policy.architecture === undefined) {
+    throw new TypeError(
+      `${context}: the checkpoint in ${dir} is a ${kind}'s; pass the policy it started from (loadPretrained of the same model${
+        layout === "peft" ? ", wrapped by loraPolicy with the same rank and targets" : ""
+      }), whose weights the checkpoint's replace (the CLI: the same --model${
+        layout === "peft" ? " and --lora-rank" : ""
+      } with --resume)`,
+    );
+  }
+  if ((loraAdapterOf(policy) !== undefined) !== (layout === "peft")) {
+    throw new TypeError(
+      `${context}: the checkpoint in ${dir} is a ${kind}'s but the policy given is ${
+        layout === "peft" ? "not a LoRA policy" : "a LoRA policy"
+      }; pass the policy the run started from`,
+    );
+  }
+  const fingerprint = await baseFingerprint(policy);
+  if (saved.baseFingerprint !== undefined && saved.baseFingerprint !== fingerprint) {
+    throw new RangeError(
+      `${context}: the policy given is not the model the run in ${dir} started from (base fingerprint ${fingerprint}, the run's ${saved.baseFingerprint}); pass the same model${
+        layout === "peft" ? " as the adapter's base" : ", not the checkpoint"
+      }`,
+    );
+  }
+  // The reference and the critic's trunk start from the model the run started from.
+  held.policy = policy;
+  if (config.beta > 0) held.reference = referenceOf(policy);
+  if (settings.algorithm.usesValueModel) held.valueModel = pretrainedValueModel(policy);
+  const optimizers = await restorePretrainedRunCheckpoint(dir, layout, {
+    policy,
+    valueModel: held.valueModel,
+  });
+  held.optimizers.policy = optimizers.policy;
+  held.optimizers.value = optimizers.value;
+  if (optimizers.policy === undefined) {
+    throw new Error(`${context}: the checkpoint in ${dir} has no policy optimizer`);
+  }
+  restoreBiasCorrection(optimizers.policy, saved.adam?.policy);
+  if (optimizers.value !== undefined) restoreBiasCorrection(optimizers.value, saved.adam?.value);
+  const rng = JSON.parse(await Deno.readTextFile(`${dir}/trainer_state.json`)).rng as Record<
+    string,
+    RandomState
+  >;
+  return {
+    policy,
+    reference: held.reference,
+    valueModel: held.valueModel,
+    optimizers: { policy: optimizers.policy, value: optimizers.value },
+    config,
+    seed: saved.seed,
+    steps,
+    startStep: saved.step,
+    streams: { prompts: Random.fromState(rng.prompts), step: Random.fromState(rng.step) },
+    schedule: resumedSchedule(options, settings, saved),
+    baseFingerprint: fingerprint,
   };
 }
 
@@ -828,31 +925,16 @@ async function saveRunCheckpoint(
   run: Run,
   step: number,
 ): Promise<void> {
-  if (loraAdapterOf(run.policy) !== undefined) {
-    // A LoRA policy is saved as its adapter in PEFT's layout (PEFT and vLLM load it onto the
-    // base model); such a checkpoint cannot be resumed.
-    await saveAdapter(run.policy, `${outDir}/${CHECKPOINT}`);
-    return;
-  }
-  if (run.policy.architecture !== undefined) {
-    // A pretrained policy is saved in the Hugging Face layout (transformers and vLLM load it);
-    // such a checkpoint cannot be resumed.
-    const tokenizer = (settings.task.tokenizer as Partial<TextTokenizer>).hfTokenizer;
-    if (tokenizer === undefined) {
-      throw new TypeError(
-        `Cannot save the checkpoint: the policy is pretrained but task "${settings.task.name}" has no Hugging Face tokenizer (build the task with textTask)`,
-      );
-    }
-    await savePretrained(run.policy, tokenizer, `${outDir}/${CHECKPOINT}`);
-    return;
-  }
   const { policy, value } = run.optimizers;
   const policyAdam = await biasCorrection(policy);
   const valueAdam = value === undefined ? undefined : await biasCorrection(value);
-  await saveCheckpoint(`${outDir}/${CHECKPOINT}`, {
+  const checkpoint = {
     policy: run.policy,
     valueModel: run.valueModel,
-    optimizers: value === undefined ? { policy } : { policy, value },
+    optimizers: (value === undefined ? { policy } : { policy, value }) as Record<
+      string,
+      tf.Optimizer
+    >,
     rng: { prompts: run.streams.prompts.state(), step: run.streams.step.state() },
     state: {
       step,
@@ -871,9 +953,23 @@ async function saveRunCheckpoint(
         policy: policyAdam,
         ...(valueAdam === undefined ? {} : { value: valueAdam }),
       },
+      ...(run.baseFingerprint === undefined ? {} : { baseFingerprint: run.baseFingerprint }),
     } satisfies RunState,
-    tokenizer: settings.task.tokenizer,
-  });
+  };
+  const dir = `${outDir}/${CHECKPOINT}`;
+  if (run.policy.architecture === undefined) {
+    await saveCheckpoint(dir, { ...checkpoint, tokenizer: settings.task.tokenizer });
+    return;
+  }
+  // A pretrained policy: the Hugging Face layout (PEFT's under LoRA), which transformers, PEFT
+  // and vLLM load, with the optimizer and trainer state beside it.
+  const tokenizer = (settings.task.tokenizer as Partial<TextTokenizer>).hfTokenizer;
+  if (tokenizer === undefined) {
+    throw new TypeError(
+      `Cannot save the checkpoint: the policy is pretrained but task "${settings.task.name}" has no Hugging Face tokenizer (build the task with textTask)`,
+    );
+  }
+  await savePretrainedRunCheckpoint(dir, { ...checkpoint, tokenizer });
 }
 
 /** What `train` keeps in a checkpoint's `trainer_state.json` (see {@linkcode readRunState}). */
@@ -904,6 +1000,8 @@ export interface RunState {
   importanceSamplingCap?: number | null;
   /** Adam's bias-correction powers. */
   adam?: { policy?: [number, number]; value?: [number, number] };
+  /** A pretrained run's base fingerprint (`baseFingerprint`), checked on resume. */
+  baseFingerprint?: string;
   /** Fields of other versions, kept as they were read. */
   [key: string]: unknown;
 }
@@ -930,18 +1028,14 @@ export interface RunState {
 export async function readRunState(outDir: string): Promise<RunState> {
   const context = "Cannot resume training";
   const dir = `${outDir}/${CHECKPOINT}`;
-  if (await exists(`${dir}/generation_config.json`)) {
+  const layout = await checkpointLayout(dir);
+  if (layout === undefined) throw new Error(`${context}: no checkpoint in ${dir}`);
+  if (layout !== "trepo" && !(await exists(`${dir}/trainer_state.json`))) {
     throw new Error(
-      `${context}: ${dir} is a pretrained model in the Hugging Face layout, which holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
+      layout === "peft"
+        ? `${context}: ${dir} is a LoRA adapter in PEFT's layout without trainer_state.json (saved by saveAdapter, or by an earlier trepo), so it holds no optimizer or sampler state; loadAdapter puts it back onto its base model for a new run`
+        : `${context}: ${dir} is a pretrained model in the Hugging Face layout without trainer_state.json (saved by savePretrained, or by an earlier trepo), so it holds no optimizer or sampler state; start a new run from it instead (--model ${dir})`,
     );
-  }
-  if (await exists(`${dir}/adapter_config.json`)) {
-    throw new Error(
-      `${context}: ${dir} is a LoRA adapter in PEFT's layout, which holds no optimizer or sampler state (loadAdapter puts it back onto its base model)`,
-    );
-  }
-  if (!(await exists(`${dir}/config.json`))) {
-    throw new Error(`${context}: no checkpoint in ${dir}`);
   }
   let state: RunState;
   try {
@@ -1141,16 +1235,6 @@ function checkSameOverrides(
         } but the checkpoint in ${dir} was trained with ${describe(saved)}`,
       );
     }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

@@ -28,7 +28,8 @@
  *   runs go one after the other, seeds outermost, on a possibly shared machine.
  *
  * Options: `--quick` (1 seed, a few updates, small warm starts: about a minute), `--seeds N`,
- * `--steps N`, `--algorithms a,b,…`, `--prompts-per-step N`, `--group-size N`, `--eval-every N`,
+ * `--steps N`, `--algorithms a,b,…` (rows: algorithm names, or named rows such as `trepo-every`,
+ * TRePO with every position evaluated; see `compareRowByLabel`), `--prompts-per-step N`, `--group-size N`, `--eval-every N`,
  * `--eval-limit N`, `--sft-steps N`, `--sft-batch-size N`, `--sft-learning-rate X`,
  * `--hard-sft-steps N`, `--hard-sft-batch-size N`, `--threshold-gain X`, `--no-main`, `--no-hard`,
  * `--no-credit`, `--credit-seeds N`, `--credit-steps N`, `--credit-eval-every N`,
@@ -53,6 +54,12 @@ import { evaluateAccuracy } from "../algorithms/evaluate.ts";
 import { supervisedFineTune } from "../algorithms/supervised_fine_tune.ts";
 import { resolveConfig } from "../algorithms/step.ts";
 import { ALGORITHM_NAMES, algorithmByName } from "../algorithms/train.ts";
+import {
+  compareRowByLabel,
+  compareRowConfig,
+  type CompareRowSpec,
+  NAMED_COMPARE_ROWS,
+} from "../experiments/compare_rows.ts";
 import {
   COMPARE_METRICS,
   type CompareRow,
@@ -80,8 +87,11 @@ import { figureToImage } from "../report/figure_to_image.ts";
 import { type ReportSection, writeHtmlReport } from "../report/html_report.ts";
 import { table, type TableRow } from "../report/table.ts";
 
-/** The algorithms compared by default, in the issue's order. */
-const DEFAULT_ALGORITHMS = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"];
+/**
+ * The rows compared by default, in the issue's order: the algorithms as shipped, and TRePO with
+ * every position evaluated beside the default TRePO (see `compareRowByLabel`).
+ */
+const DEFAULT_ALGORITHMS = ["ppo", "grpo", "remax", "rloo", "trepo", "trepo-every", "reinforce"];
 
 /** The parsed command line. */
 interface CompareArgs {
@@ -93,6 +103,7 @@ interface CompareArgs {
   steps: number;
   out: string;
   task: string;
+  /** The rows' labels (algorithm names, or named rows such as `trepo-every`), in order. */
   algorithms: string[];
   promptsPerStep: number;
   groupSize: number;
@@ -176,7 +187,14 @@ const FLAGS: readonly [string, string, string][] = [
   ],
   ["--seeds N", "3 (quick 1)", "seeds 0..N−1: warm start, prompts and sampling"],
   ["--steps N", "80 (quick 6)", "policy updates per run"],
-  ["--algorithms LIST", DEFAULT_ALGORITHMS.join(","), `comma-separated, of ${ALGORITHM_NAMES}`],
+  [
+    "--algorithms LIST",
+    DEFAULT_ALGORITHMS.join(","),
+    `comma-separated rows: algorithms (${ALGORITHM_NAMES}) or named rows (${
+      Object.entries(NAMED_COMPARE_ROWS).map(([label, row]) => `${label}: ${row.description}`)
+        .join("; ")
+    })`,
+  ],
   ["--prompts-per-step N", "16 (quick 4)", "prompts per update, the same for every algorithm"],
   ["--group-size N", "4", "responses per prompt, the same for every algorithm"],
   ["--eval-every N", "10 (quick 2)", "greedy eval every N updates (and at 0 and the end)"],
@@ -319,14 +337,14 @@ export function parseCompareArgs(argv: readonly string[]): CompareArgs {
   };
   const algorithms = (raw.algorithms ?? DEFAULT_ALGORITHMS.join(","))
     .split(",").map((s) => s.trim()).filter((s) => s !== "")
-    .map((name) => algorithmByName(name).name);
+    .map((name) => compareRowByLabel(name).label);
   if (algorithms.length === 0) {
     throw new RangeError(`${context}: --algorithms must name at least one algorithm`);
   }
   const twice = algorithms.find((name, i) => algorithms.indexOf(name) !== i);
   if (twice !== undefined) {
     throw new RangeError(
-      `${context}: --algorithms names ${twice} twice; name each algorithm once`,
+      `${context}: --algorithms names ${twice} twice; name each row once`,
     );
   }
   if (raw["credit-learning-rate"] !== undefined && raw["credit-learning-rate"] !== "default") {
@@ -426,6 +444,9 @@ const CREDIT_EVAL_PROMPTS = 100;
 
 /** What the parent hands a worker process. */
 interface Job {
+  /** The row's label (the run is recorded under it). */
+  label: string;
+  /** The algorithm the row runs. */
   algorithm: string;
   task: string;
   /** Build the task with `createVigenereCipher(cipher)` instead of by name. */
@@ -450,6 +471,7 @@ async function worker(jobPath: string): Promise<void> {
   const started = performance.now();
   const run = await runComparison({
     algorithm: job.algorithm,
+    label: job.label,
     task: job.cipher === undefined ? taskByName(job.task) : createVigenereCipher(job.cipher),
     policy: loaded.policy,
     steps: job.steps,
@@ -617,7 +639,7 @@ async function spawnRun(job: Job, jobPath: string): Promise<RunResult> {
   const result = code === 0 ? await loadFinishedRun<RunResult>(job.result, job) : undefined;
   if (result === undefined) {
     throw new Error(
-      `Cannot run the comparison: the run of ${job.algorithm} (seed ${job.seed}) exited with code ${code}${
+      `Cannot run the comparison: the run of ${job.label} (seed ${job.seed}) exited with code ${code}${
         code === 0 ? " without its result" : ""
       }; its job is ${jobPath}`,
     );
@@ -708,6 +730,11 @@ rate, β, epochs, minibatches, aggregation, TRePO's positions and continuations 
 default, listed under "configs" in summary.json) and the same seed, so the prompt stream of train()
 (split from the seed before any sampling) gives every algorithm the same prompts at every update;
 each run records a digest of its prompts and "samePromptsPerStep" says whether they all agreed.
+A row is an algorithm, settings over its defaults, and a label (setup.rows in summary.json); every
+row but one is an algorithm as shipped. trepo-every is TRePO with every interior position evaluated
+(m = maxTokens − 1; 16 on the credit variant's 17-token responses), so that no prefix value is
+interpolated and the update is the unbiased estimate of Eq. 28; on addition (answers of at most 4 tokens) the default m = 4 already
+evaluates every position, so there trepo and trepo-every are the same estimator, draw for draw.
 A policy update is one RL step: one batch of fresh responses to that step's prompts turned into a
 change of the policy; every run makes the same number of them. Within an update PPO makes
 epochs × minibatches Adam steps, the others one ("Adam steps / update").
@@ -797,6 +824,24 @@ length ${fraction(signal.responseLength, 1)} tokens.
 `.trim();
 }
 
+/**
+ * Every row's full config in one variant (the algorithm's defaults, the shared settings, the
+ * row's overrides resolved against the task), by label: what `summary.json` lists as `configs`.
+ */
+function resolvedConfigs(
+  rows: readonly CompareRowSpec[],
+  shared: Record<string, unknown>,
+  task: Task,
+): Record<string, unknown> {
+  return Object.fromEntries(rows.map((row) => [
+    row.label,
+    resolveConfig(
+      algorithmByName(row.algorithm),
+      compareRowConfig(row, shared, task.maxResponseTokens),
+    ),
+  ]));
+}
+
 /** The per-algorithm table of a budget comparison. */
 function budgetRows(comparison: BudgetComparison): TableRow[] {
   const byName = new Map(comparison.versusLeader.map((v) => [v.algorithm, v.difference]));
@@ -830,11 +875,10 @@ async function main(): Promise<void> {
   const tmp = `${out}/tmp`;
   await Deno.mkdir(`${tmp}/sft`, { recursive: true });
   const shared = { promptsPerStep: args.promptsPerStep, groupSize: args.groupSize };
-  const configs = Object.fromEntries(
-    args.algorithms.map((name) => [name, resolveConfig(algorithmByName(name), shared)]),
-  );
+  const rows = args.algorithms.map(compareRowByLabel);
   const seeds = Array.from({ length: args.seeds }, (_, i) => i);
   const task = taskByName(args.task);
+  const configs = resolvedConfigs(rows, shared, task);
   const common = {
     task,
     seeds,
@@ -948,17 +992,19 @@ async function main(): Promise<void> {
             : `greedy reward ${fixed(start.heldOutReward, 3)}`
         } (${start.seconds.toFixed(1)} s)`,
       );
-      for (const algorithm of args.algorithms) {
+      for (const row of rows) {
+        const algorithm = row.label;
         const base = `${tmp}/runs/${variant.name}/${algorithm}-s${seed}`;
         const job: Job = {
-          algorithm,
+          label: row.label,
+          algorithm: row.algorithm,
           task: variant.task.name,
           ...(variant.cipher === undefined ? {} : { cipher: variant.cipher }),
           ...(variant.sampledEval === undefined ? {} : { sampledEval: variant.sampledEval }),
           seed,
           steps: variant.steps,
           checkpoint: start.checkpoint,
-          config: variant.config,
+          config: compareRowConfig(row, variant.config, variant.task.maxResponseTokens),
           evalEvery: variant.evalEvery,
           evalLimit: variant.evalLimit,
           backend: args.backend,
@@ -1064,11 +1110,7 @@ async function main(): Promise<void> {
           evalEvery: creditVariant!.evalEvery,
           seedValues: creditVariant!.seeds,
           learningRate: args.creditLearningRate,
-          configs: Object.fromEntries(
-            args.algorithms.map((
-              name,
-            ) => [name, resolveConfig(algorithmByName(name), creditVariant!.config)]),
-          ),
+          configs: resolvedConfigs(rows, creditVariant!.config, creditVariant!.task),
         },
         startSignal: creditStart,
         equalUpdates,
@@ -1079,6 +1121,12 @@ async function main(): Promise<void> {
     ...(main === undefined ? {} : { warmStart: warmInfo("main") }),
     setup: {
       algorithms: args.algorithms,
+      rows: rows.map(({ label, algorithm, overrides, description }) => ({
+        label,
+        algorithm,
+        overrides,
+        description,
+      })),
       promptsPerStep: args.promptsPerStep,
       groupSize: args.groupSize,
       evalEvery: args.evalEvery,

@@ -748,6 +748,11 @@ export async function main(args: readonly string[]): Promise<void> {
   // A resumed run keeps its own algorithm, task, seed, steps and schedule unless they are given
   // (train refuses given ones that differ from the checkpoint's).
   const saved = o.resume ? await readRunState(out) : undefined;
+  if (saved?.baseFingerprint !== undefined && o.model === undefined) {
+    throw new TypeError(
+      `Cannot resume training: the run in ${out} fine-tunes a pretrained model; give the flags it started with again (--model, --data, and --lora-rank or --adapter for a LoRA run) with --resume`,
+    );
+  }
   const keep = (flag: string) => saved !== undefined && !o.given.has(flag);
   if (keep("algorithm")) algorithm = algorithmByName(saved!.algorithm);
   // The seed a resumed run uses is its own (train refuses a --seed that differs).
@@ -976,13 +981,12 @@ function interruptedMessage(o: Options, out: string, interrupt: Prepared["interr
     return `${head} No checkpoint was written yet; start again with --overwrite (the run in ${out} is moved aside)`;
   }
   const where = `The last checkpoint (step ${interrupt.lastCheckpoint}) is in ${out}/checkpoint`;
-  if (o.model !== undefined) {
-    const base = o.loraRank !== undefined || o.adapter !== undefined
-      ? `--model ${o.model} --adapter ${out}/checkpoint`
-      : `--model ${out}/checkpoint`;
-    return `${head} ${where}, in the Hugging Face layout, which cannot be resumed; start a new run from it: deno task train ${base} --data ${o.data} --out NEW_DIR`;
-  }
-  return `${head} ${where}. Resume with: deno task train --resume --out ${shellQuote(out)}`;
+  const model = o.model === undefined
+    ? ""
+    : ` --model ${shellQuote(o.model)} --data ${shellQuote(o.data!)}${
+      o.loraRank === undefined ? "" : ` --lora-rank ${o.loraRank}`
+    }${o.adapter === undefined ? "" : ` --adapter ${shellQuote(o.adapter)}`}`;
+  return `${head} ${where}. Resume with: deno task train --resume --out ${shellQuote(out)}${model}`;
 }
 
 function shellQuote(text: string): string {

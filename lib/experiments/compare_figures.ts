@@ -9,18 +9,19 @@
 import type { Figure, Layout, Trace } from "../report/figure.ts";
 import type { CompareSection, MeanCurvePoint } from "./compare_summary.ts";
 
-/** One colour per algorithm, the same in every figure (others cycle through the rest). */
+/** One colour per row label, the same in every figure (others cycle through the rest). */
 export const ALGORITHM_COLORS: Readonly<Record<string, string>> = Object.freeze({
   ppo: "#1f77b4",
   grpo: "#ff7f0e",
   remax: "#2ca02c",
   rloo: "#d62728",
   trepo: "#9467bd",
+  "trepo-every": "#17becf",
   reinforce: "#8c564b",
   dr_grpo: "#e377c2",
 });
 
-const SPARE_COLORS = ["#7f7f7f", "#bcbd22", "#17becf"];
+const SPARE_COLORS = ["#7f7f7f", "#bcbd22", "#aec7e8"];
 
 /**
  * The colour of an algorithm in the comparison figures.

@@ -18,6 +18,8 @@ import { evaluateSampledReward } from "./sampled_reward.ts";
 export interface CompareRunOptions {
   /** The algorithm's name (see `ALGORITHM_NAMES`). */
   algorithm: string;
+  /** The row's label the run is recorded under (default the algorithm's name; see `compareRowByLabel`). */
+  label?: string;
   /** The task. */
   task: Task;
   /** The warm-started policy; trained in place (the caller owns and disposes it). */
@@ -106,8 +108,8 @@ export function peakResidentMemoryMb(): number {
  * Preconditions: a tfjs backend is initialised; the policy's vocabulary is the task's.
  *
  * @param options What to run.
- * @returns The run: its records, models held, Adam steps per update, peak memory so far and the
- *   prompts digest.
+ * @returns The run, under `label`: its records, the algorithm and the resolved config its steps
+ *   were given, models held, Adam steps per update, peak memory so far and the prompts digest.
  * @throws {RangeError} For an unknown algorithm, a bad config, `steps < 1` or `evalEvery < 1`.
  *
  * @example Two GRPO updates of a tiny policy
@@ -136,6 +138,11 @@ export async function runComparison(options: CompareRunOptions): Promise<Compare
     throw new TypeError(`${context}: options must be an object, got ${describe(options)}`);
   }
   const algorithm = algorithmByName(options.algorithm);
+  if (options.label !== undefined && (typeof options.label !== "string" || options.label === "")) {
+    throw new TypeError(
+      `${context}: label must be a non-empty string, got ${describe(options.label)}`,
+    );
+  }
   const steps = checkInteger(context, "steps", options.steps, 1);
   const evalEvery = checkInteger(context, "evalEvery", options.evalEvery, 1);
   const evalLimit = options.evalLimit === undefined
@@ -195,7 +202,9 @@ export async function runComparison(options: CompareRunOptions): Promise<Compare
   });
   result.valueModel?.dispose();
   return {
-    algorithm: algorithm.name,
+    algorithm: options.label ?? algorithm.name,
+    recipe: algorithm.name,
+    config: { ...config },
     seed: options.seed,
     records,
     peakRssMb: peakResidentMemoryMb(),

@@ -26,10 +26,17 @@ export interface HeldModel {
   readonly trainable: boolean;
 }
 
-/** One (algorithm, seed) run of a comparison. */
+/** One (row, seed) run of a comparison. */
 export interface CompareRun {
-  /** The algorithm's name. */
+  /**
+   * The row's label: the algorithm's name, or a named row such as `"trepo-every"` (see
+   * `compareRowByLabel`). Rows are grouped, tabled and paired by it.
+   */
   readonly algorithm: string;
+  /** The algorithm the row runs, when it differs from the label or is recorded (`"trepo"`). */
+  readonly recipe?: string;
+  /** The resolved config the run's steps were given (every key of the algorithm's config). */
+  readonly config?: Readonly<Record<string, unknown>>;
   /** The seed (warm start, prompts and sampling). */
   readonly seed: number;
   /**

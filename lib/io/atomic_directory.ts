@@ -30,7 +30,13 @@ function splitPath(dir: string): { parent: string; base: string } {
   return { parent: i === 0 ? path.slice(0, 1) : path.slice(0, i), base: path.slice(i + 1) };
 }
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether anything (a file, a folder, a link) is at `path`.
+ *
+ * @param path The path.
+ * @returns `false` only when nothing is there; other I/O errors are thrown.
+ */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
     return true;

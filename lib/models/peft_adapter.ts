@@ -94,6 +94,29 @@ export async function saveAdapter(
   options: SaveAdapterOptions = {},
 ): Promise<void> {
   const context = `Cannot save the LoRA adapter ${JSON.stringify(dir)}`;
+  await writeDirectoryAtomically(
+    dir,
+    await adapterFiles(policy, options, context),
+    context,
+    CONFIG,
+  );
+}
+
+/**
+ * The files of {@linkcode saveAdapter}, by name, without writing them (a run checkpoint adds its
+ * optimizer and trainer state to them and commits them all at once).
+ *
+ * @param policy A LoRA policy.
+ * @param options `baseModel`, written as `base_model_name_or_path`.
+ * @param context The failed operation, for error messages.
+ * @returns File name → bytes.
+ * @throws {TypeError} When the policy is not a LoRA policy.
+ */
+export async function adapterFiles(
+  policy: Policy,
+  options: SaveAdapterOptions,
+  context: string,
+): Promise<Map<string, Uint8Array>> {
   const adapter = loraAdapterOf(policy);
   if (adapter === undefined) {
     throw new TypeError(`${context}: the policy is not a LoRA policy`);
@@ -132,11 +155,10 @@ export async function saveAdapter(
     use_dora: false,
     use_rslora: false,
   };
-  const files = new Map<string, Uint8Array>([
+  return new Map<string, Uint8Array>([
     [CONFIG, new TextEncoder().encode(JSON.stringify(config, null, 2) + "\n")],
     [WEIGHTS, encodeSafetensors(tensors, { format: "pt" })],
   ]);
-  await writeDirectoryAtomically(dir, files, context, CONFIG);
 }
 
 async function readFile(dir: string, name: string, context: string): Promise<Uint8Array> {

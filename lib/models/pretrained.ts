@@ -202,6 +202,24 @@ export async function savePretrained(
   dir: string,
 ): Promise<void> {
   const context = `Cannot save the pretrained model ${JSON.stringify(dir)}`;
+  await writeDirectoryAtomically(dir, await pretrainedFiles(policy, tokenizer, context), context);
+}
+
+/**
+ * The files of {@linkcode savePretrained}, by name, without writing them (a run checkpoint adds
+ * its optimizer and trainer state to them and commits them all at once).
+ *
+ * @param policy A pretrained policy.
+ * @param tokenizer Its tokenizer.
+ * @param context The failed operation, for error messages.
+ * @returns File name → bytes.
+ * @throws {TypeError} When the policy has no pretrained architecture.
+ */
+export async function pretrainedFiles(
+  policy: Policy,
+  tokenizer: HfTokenizer,
+  context: string,
+): Promise<Map<string, Uint8Array>> {
   const architecture = policy?.architecture;
   if (architecture === undefined) {
     throw new TypeError(
@@ -239,5 +257,5 @@ export async function savePretrained(
   if (tokenizer.files.chatTemplateJinja !== undefined) {
     files.set("chat_template.jinja", encoder.encode(tokenizer.files.chatTemplateJinja));
   }
-  await writeDirectoryAtomically(dir, files, context);
+  return files;
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Random, type RandomState } from "../random.ts";
+import type { Random, RandomState } from "../random.ts";
 import { charTokenizer, type Tokenizer } from "../tasks/task.ts";
 import { checkFiniteValues, describe } from "../validate.ts";
 import {
@@ -22,6 +22,18 @@ import {
   type SafetensorsFile,
   type SafetensorsTensor,
 } from "../io/safetensors.ts";
+import {
+  checkWeightNames,
+  decodeOptimizerWeights,
+  encodeOptimizers,
+  encodeTrainerState,
+  type OptimizerConfigs,
+  optimizerConfigsOf,
+  type OptimizerWeight,
+  rebuildOptimizers,
+} from "./training_state.ts";
+
+export type { OptimizerWeight };
 import { committedDirectory, joinPath, writeDirectoryAtomically } from "../io/atomic_directory.ts";
 import {
   createPolicy,
@@ -68,14 +80,6 @@ export interface SaveCheckpointOptions {
   tokenizer?: Tokenizer;
 }
 
-/** One named tensor of an optimizer's state, as `tf.Optimizer.getWeights()` returns them. */
-export interface OptimizerWeight {
-  /** The state's name (`"iter"`, or `<variable name>/<slot>`). */
-  name: string;
-  /** The value. */
-  tensor: tf.Tensor;
-}
-
 /** The `config.json` of a checkpoint. */
 export interface CheckpointConfig {
   /** Always `"trepo-checkpoint"`. */
@@ -91,7 +95,7 @@ export interface CheckpointConfig {
   /** The value model's config, when one was saved. */
   value_model?: PolicyConfig;
   /** Each saved optimizer's class name and hyper-parameters. */
-  optimizers?: Record<string, { class_name: string; config: Record<string, unknown> }>;
+  optimizers?: OptimizerConfigs;
   /** The files of the checkpoint (`config.json` included). */
   files: string[];
   /** Hugging Face–style mirrors of the policy config. */
@@ -159,122 +163,6 @@ async function weightsFile(
   return encodeSafetensors(tensors, { format: "trepo", model: kind });
 }
 
-interface SlotRecord {
-  /** Tensor name inside optimizer.safetensors. */
-  key: string;
-  /** "policy" | "value_model". */
-  model: string;
-  /** The weight's name in the model. */
-  weight: string;
-  /** The slot suffix after the variable name (for example "m", "v"). */
-  slot: string;
-}
-
-async function optimizerFile(
-  optimizers: Record<string, tf.Optimizer>,
-  models: { policy: Policy; valueModel?: ValueModel },
-  context: string,
-): Promise<{
-  bytes: Uint8Array;
-  configs: Record<string, { class_name: string; config: Record<string, unknown> }>;
-}> {
-  const byVariable = new Map<string, { model: string; weight: string }>();
-  for (const [name, v] of models.policy.weights) {
-    byVariable.set(v.name, { model: "policy", weight: name });
-  }
-  if (models.valueModel !== undefined) {
-    for (const [name, v] of models.valueModel.weights) {
-      byVariable.set(v.name, { model: "value_model", weight: name });
-    }
-  }
-  const tensors = new Map<string, SafetensorsTensor>();
-  const layout: Record<string, { iterations: number; slots: SlotRecord[] }> = {};
-  const configs: Record<string, { class_name: string; config: Record<string, unknown> }> = {};
-  for (const [key, optimizer] of Object.entries(optimizers)) {
-    if (
-      typeof optimizer !== "object" || optimizer === null ||
-      typeof (optimizer as tf.Optimizer).getWeights !== "function"
-    ) {
-      throw new TypeError(
-        `${context}: optimizers.${key} must be a tf.Optimizer, got ${describe(optimizer)}`,
-      );
-    }
-    if (key.includes("/")) {
-      throw new RangeError(
-        `${context}: optimizer names must not contain "/", got ${JSON.stringify(key)}`,
-      );
-    }
-    const named = await optimizer.getWeights();
-    const [iter, ...slots] = named;
-    try {
-      const iterations = iter === undefined ? 0 : (await iter.tensor.data())[0];
-      const records: SlotRecord[] = [];
-      for (const [i, { name, tensor }] of slots.entries()) {
-        let match: { varName: string; model: string; weight: string } | undefined;
-        for (const [varName, target] of byVariable) {
-          if (
-            name.startsWith(`${varName}/`) &&
-            (match === undefined || varName.length > match.varName.length)
-          ) {
-            match = { varName, ...target };
-          }
-        }
-        if (match === undefined) {
-          throw new RangeError(
-            `${context}: optimizer "${key}" holds state "${name}" for a variable that is neither a policy nor a value-model weight`,
-          );
-        }
-        const record: SlotRecord = {
-          key: `${key}/${String(i).padStart(5, "0")}`,
-          model: match.model,
-          weight: match.weight,
-          slot: name.slice(match.varName.length + 1),
-        };
-        records.push(record);
-        tensors.set(record.key, {
-          dtype: "F32",
-          shape: [...tensor.shape],
-          data: new Float32Array(await tensor.data() as Float32Array),
-        });
-      }
-      tensors.set(`${key}/iter`, { dtype: "I32", shape: [], data: new Int32Array([iterations]) });
-      layout[key] = { iterations, slots: records };
-      configs[key] = {
-        class_name: optimizer.getClassName(),
-        config: { ...optimizer.getConfig() } as Record<string, unknown>,
-      };
-    } finally {
-      // getWeights makes a fresh iteration scalar; the slots are the live variables, except where
-      // the optimizer keeps them off the tensors (the fused Adam on wasm), which hands out copies.
-      iter?.tensor.dispose();
-      tf.dispose(slots.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
-    }
-  }
-  const bytes = encodeSafetensors(tensors, { format: "trepo", layout: JSON.stringify(layout) });
-  return { bytes, configs };
-}
-
-function rngStates(
-  rng: SaveCheckpointOptions["rng"],
-  context: string,
-): RandomState | Record<string, RandomState> | undefined {
-  if (rng === undefined) return undefined;
-  const one = (r: unknown, name: string): RandomState => {
-    if (r instanceof Random) return r.state();
-    try {
-      return Random.fromState(r as RandomState).state();
-    } catch {
-      throw new TypeError(
-        `${context}: ${name} must be a Random or a RandomState, got ${describe(r)}`,
-      );
-    }
-  };
-  if (rng instanceof Random || (rng as RandomState).algorithm !== undefined) return one(rng, "rng");
-  const out: Record<string, RandomState> = {};
-  for (const [k, r] of Object.entries(rng as Record<string, unknown>)) out[k] = one(r, `rng.${k}`);
-  return out;
-}
-
 /**
  * Save a training checkpoint atomically.
  *
@@ -332,25 +220,7 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
     throw new TypeError(`${context}: valueModel must be a ValueModel, got ${describe(valueModel)}`);
   }
   // Serialise every JSON part first, so that a bad state fails before anything is written.
-  let trainerState: string;
-  try {
-    trainerState = JSON.stringify(
-      {
-        format_version: CHECKPOINT_FORMAT_VERSION,
-        state: options.state ?? {},
-        rng: rngStates(options.rng, context),
-      },
-      null,
-      2,
-    );
-  } catch (error) {
-    if (error instanceof TypeError && error.message.startsWith(context)) throw error;
-    throw new TypeError(
-      `${context}: state must be JSON-serialisable (${
-        error instanceof Error ? error.message : error
-      })`,
-    );
-  }
+  const trainerState = encodeTrainerState(options.state, options.rng, context);
   const files = new Map<string, Uint8Array>();
   files.set(MODEL, await weightsFile(policy.weights, "policy"));
   if (valueModel !== undefined) {
@@ -358,12 +228,16 @@ export async function saveCheckpoint(dir: string, options: SaveCheckpointOptions
   }
   let optimizerConfigs: CheckpointConfig["optimizers"];
   if (optimizers !== undefined && Object.keys(optimizers).length > 0) {
-    const { bytes, configs } = await optimizerFile(optimizers, { policy, valueModel }, context);
+    const { bytes, configs } = await encodeOptimizers(
+      optimizers,
+      { policy: policy.weights, value_model: valueModel?.weights },
+      context,
+    );
     files.set(OPTIMIZER, bytes);
     optimizerConfigs = configs;
   }
   const encoder = new TextEncoder();
-  files.set(TRAINER_STATE, encoder.encode(trainerState + "\n"));
+  files.set(TRAINER_STATE, trainerState);
   if (tokenizer !== undefined) {
     files.set(
       TOKENIZER,
@@ -444,32 +318,14 @@ function checkWeights(
   context: string,
 ): void {
   const expected = new Map(specs.map((s) => [s.name, s.shape]));
-  const missing = [...expected.keys()].filter((n) => !file.tensors.has(n));
-  const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));
-  if (missing.length > 0 || extra.length > 0) {
-    throw new Error(
-      `${context}: ${path} does not match ${configPath}: ${
-        [
-          missing.length > 0 ? `missing weights ${missing.map((n) => `"${n}"`).join(", ")}` : "",
-          extra.length > 0 ? `unexpected weights ${extra.map((n) => `"${n}"`).join(", ")}` : "",
-        ].filter((s) => s !== "").join("; ")
-      }`,
-    );
-  }
-  for (const [name, shape] of expected) {
-    const t = file.tensors.get(name)!;
-    if (t.dtype !== "F32") {
-      throw new Error(`${context}: ${path}: weight "${name}" has dtype ${t.dtype}, expected F32`);
-    }
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(
-        `${context}: ${path} does not match ${configPath}: weight "${name}" has shape [${
-          t.shape.join(", ")
-        }] in the file but [${shape.join(", ")}] by the config`,
-      );
-    }
+  checkWeightNames(file.tensors, expected, path, configPath, context);
+  for (const name of expected.keys()) {
     // A NaN or ±Infinity weight (a diverged run, a damaged file) is refused here, by name.
-    checkFiniteValues(context, `${path}: weight "${name}"`, t.data as Float32Array);
+    checkFiniteValues(
+      context,
+      `${path}: weight "${name}"`,
+      file.tensors.get(name)!.data as Float32Array,
+    );
   }
 }
 
@@ -623,16 +479,16 @@ export async function loadCheckpoint(
   if (tokenizer !== undefined) result.tokenizer = tokenizer;
   if (optimizerFile !== undefined) {
     try {
-      const weights = optimizerWeightsFrom(
+      const weights = decodeOptimizerWeights(
         optimizerFile,
-        { policy, valueModel },
+        { policy: policy.weights, value_model: valueModel?.weights },
         joinPath(root, OPTIMIZER),
         context,
       );
       result.optimizerWeights = weights;
       result.optimizers = await rebuildOptimizers(
         weights,
-        config.optimizers ?? {},
+        optimizerConfigsOf(optimizerFile) ?? config.optimizers ?? {},
         context,
         configPath,
       );
@@ -644,112 +500,6 @@ export async function loadCheckpoint(
     }
   }
   return result;
-}
-
-function optimizerWeightsFrom(
-  file: SafetensorsFile,
-  models: { policy: Policy; valueModel?: ValueModel },
-  path: string,
-  context: string,
-): Record<string, OptimizerWeight[]> {
-  let layout: Record<string, { iterations: number; slots: SlotRecord[] }>;
-  try {
-    layout = JSON.parse(file.metadata.layout ?? "");
-  } catch {
-    throw new Error(`${context}: ${path} has no valid "layout" metadata`);
-  }
-  const out: Record<string, OptimizerWeight[]> = {};
-  for (const [key, { slots }] of Object.entries(layout)) {
-    const iter = file.tensors.get(`${key}/iter`);
-    if (iter === undefined || iter.dtype !== "I32" || iter.data.length !== 1) {
-      throw new Error(`${context}: ${path} is missing the iteration count "${key}/iter"`);
-    }
-    // Resolve each slot's new variable, and check that slot lists line up.
-    const entries = slots.map((record) => {
-      const model = record.model === "policy" ? models.policy : models.valueModel;
-      const variable = model?.weights.get(record.weight);
-      const t = file.tensors.get(record.key);
-      if (variable === undefined || t === undefined) {
-        throw new Error(
-          `${context}: ${path} does not match the models: optimizer "${key}" has state for ${record.model} weight "${record.weight}"`,
-        );
-      }
-      if (
-        t.shape.length !== variable.shape.length || t.shape.some((d, i) => d !== variable.shape[i])
-      ) {
-        throw new Error(
-          `${context}: ${path}: optimizer "${key}" state "${record.key}" has shape [${
-            t.shape.join(", ")
-          }] but weight "${record.weight}" has shape [${variable.shape.join(", ")}]`,
-        );
-      }
-      return { record, variable, t };
-    });
-    // The saved slots form K lists over the same n variables, in the optimizer's order.
-    const firstSlot = entries[0]?.record.slot;
-    const n = entries.findIndex((e, i) => i > 0 && e.record.slot !== firstSlot);
-    const perList = n < 0 ? entries.length : n;
-    if (perList > 0 && entries.length % perList !== 0) {
-      throw new Error(`${context}: ${path}: optimizer "${key}" has slot lists of unequal length`);
-    }
-    const order = orderOfKeys(entries.slice(0, perList).map((e) => e.variable.name));
-    const named: OptimizerWeight[] = [{
-      name: "iter",
-      tensor: tf.scalar(iter.data[0], "int32"),
-    }];
-    for (let list = 0; perList > 0 && list < entries.length / perList; list++) {
-      const block = entries.slice(list * perList, (list + 1) * perList);
-      for (const j of order) {
-        const e = block[j];
-        named.push({
-          name: `${e.variable.name}/${e.record.slot}`,
-          tensor: tf.tensor(e.t.data as Float32Array, e.t.shape, "float32"),
-        });
-      }
-    }
-    out[key] = named;
-  }
-  return out;
-}
-
-/** The permutation that `Object.keys` applies to keys inserted in the given order. */
-function orderOfKeys(names: string[]): number[] {
-  const index: Record<string, number> = {};
-  names.forEach((name, i) => (index[name] = i));
-  return Object.keys(index).map((name) => index[name]);
-}
-
-async function rebuildOptimizers(
-  weights: Record<string, OptimizerWeight[]>,
-  configs: NonNullable<CheckpointConfig["optimizers"]>,
-  context: string,
-  configPath: string,
-): Promise<Record<string, tf.Optimizer>> {
-  const out: Record<string, tf.Optimizer> = {};
-  const registry = tf.serialization.SerializationMap.getMap().classNameMap;
-  for (const [key, named] of Object.entries(weights)) {
-    const saved = configs[key];
-    const entry = saved === undefined ? undefined : registry[saved.class_name];
-    if (saved === undefined || entry === undefined) {
-      throw new Error(
-        `${context}: ${configPath} does not name a known optimizer class for "${key}", got ${
-          JSON.stringify(saved?.class_name)
-        }`,
-      );
-    }
-    const [cls, fromConfig] = entry;
-    const optimizer = fromConfig(
-      cls,
-      saved.config as tf.serialization.ConfigDict,
-    ) as unknown as tf.Optimizer;
-    // setWeights wraps each tensor in a new variable sharing its data; pass copies so that the
-    // caller's optimizerWeights stay independent.
-    const copies = named.map((w) => ({ name: w.name, tensor: tf.clone(w.tensor) }));
-    await optimizer.setWeights(copies);
-    tf.dispose(copies.map((c) => c.tensor));
-    out[key] = optimizer;
-  }
-  return out;
 }
 
 /**

@@ -6,7 +6,7 @@ import { assert, assertEquals, assertStringIncludes, assertThrows } from "@std/a
 import { parseCompareArgs } from "../../lib/cli/compare.ts";
 import { chromium, runsHere } from "../../tools/requirement.ts";
 
-const SIX = ["ppo", "grpo", "remax", "rloo", "trepo", "reinforce"];
+const ROWS = ["ppo", "grpo", "remax", "rloo", "trepo", "trepo-every", "reinforce"];
 
 interface Row {
   algorithm: string;
@@ -35,7 +35,7 @@ function checkSection(section: Section, name: string): void {
   assertEquals(section.task, "addition", name);
   assertEquals([section.seeds, section.steps], [1, 6], name);
   assertEquals(section.samePromptsPerStep, true, `${name}: same prompts per step`);
-  assertEquals(section.rows.map((r) => r.algorithm), SIX, name);
+  assertEquals(section.rows.map((r) => r.algorithm), ROWS, name);
   for (const row of section.rows) {
     const what = `${name} ${row.algorithm}`;
     for (const a of [row.initialAccuracy, row.finalAccuracy.mean]) {
@@ -84,7 +84,7 @@ function checkCredit(
 ): void {
   assertEquals([credit.task, credit.metric], ["vigenereCipher", "eval/sampled_reward"]);
   assertEquals([credit.seeds, credit.steps, credit.samePromptsPerStep], [1, 2, true]);
-  assertEquals(credit.rows.map((r) => r.algorithm), SIX);
+  assertEquals(credit.rows.map((r) => r.algorithm), ROWS);
   const { task } = credit.setup;
   assertEquals([task.maxResponseTokens, task.alphabet, task.length, task.evalPrompts], [
     17,
@@ -98,14 +98,14 @@ function checkCredit(
     assert(row.finalAccuracy.mean >= 0 && row.finalAccuracy.mean <= 1, row.algorithm);
   }
   // Continuous rewards: the warm start's groups are not all-equal.
-  assertEquals(credit.startSignal.runs, 6);
+  assertEquals(credit.startSignal.runs, ROWS.length);
   assert(credit.startSignal.allEqualGroupFraction.mean < 0.5);
   assertEquals([credit.equalUpdates.budget, credit.equalUpdates.amount], ["updates", 2]);
   assertEquals(credit.equalTokens.budget, "tokens");
   const smallest = Math.min(...credit.rows.map((r) => r.generatedTokens));
   assertEquals(credit.equalTokens.amount, smallest);
   for (const budget of [credit.equalUpdates, credit.equalTokens]) {
-    assertEquals(budget.rows.map((r) => r.algorithm), SIX);
+    assertEquals(budget.rows.map((r) => r.algorithm), ROWS);
     assertStringIncludes(budget.verdict, `${budget.leader} has the highest mean`);
     assertStringIncludes(budget.verdict, "With one seed no difference can be tested");
   }
@@ -141,7 +141,7 @@ Deno.test({
       // --quick: 4 prompts × 4 responses per update, the same for every algorithm.
       assertEquals(summary.setup.promptsPerStep, 4);
       assertEquals(summary.setup.groupSize, 4);
-      for (const name of SIX) assertEquals(summary.setup.configs[name].promptsPerStep, 4);
+      for (const name of ROWS) assertEquals(summary.setup.configs[name].promptsPerStep, 4);
       const md = await Deno.readTextFile(`${out}/summary.md`);
       assertStringIncludes(md, "## Main comparison");
       assertStringIncludes(md, "## Hard variant");
@@ -163,7 +163,7 @@ Deno.test({
 Deno.test("compare: quick defaults, explicit flags win", () => {
   const quick = parseCompareArgs(["--quick"]);
   assertEquals([quick.seeds, quick.steps, quick.evalLimit, quick.hard], [1, 6, 50, true]);
-  assertEquals(quick.algorithms, SIX);
+  assertEquals(quick.algorithms, ROWS);
   const full = parseCompareArgs(["--seeds", "3", "--no-hard", "--algorithms", "grpo,dr-grpo"]);
   assertEquals([full.seeds, full.steps, full.evalLimit, full.hard], [3, 80, undefined, false]);
   assertEquals([full.sftSteps, full.sftTarget, quick.sftTarget], [2000, 0.65, null]);
@@ -231,7 +231,7 @@ Deno.test("compare: bad command lines", () => {
   assertThrows(
     () => parseCompareArgs(["--algorithms", "grpo,dpo"]),
     RangeError,
-    "Cannot find the algorithm: unknown algorithm",
+    'Cannot find the comparison row: "dpo" is neither a named row (trepo-every) nor an algorithm; Cannot find the algorithm: unknown algorithm',
   );
   assertThrows(
     () => parseCompareArgs(["--threshold-gain", "x"]),
@@ -359,6 +359,86 @@ Deno.test("compare: --quick writes under the git-ignored results/quick/; duplica
   assertThrows(
     () => parseCompareArgs(["--algorithms", "grpo,rloo,grpo"]),
     RangeError,
-    "Cannot parse the command line: --algorithms names grpo twice; name each algorithm once",
+    "Cannot parse the command line: --algorithms names grpo twice; name each row once",
   );
+});
+
+Deno.test({
+  name:
+    "compare: the trepo-every row's saved run evaluated every position, and equal tokens count its continuations",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "trepo_compare_rows_" });
+    try {
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "lib/cli/compare.ts",
+          "--no-main",
+          "--no-hard",
+          "--algorithms",
+          "grpo,trepo-every",
+          "--credit-seeds",
+          "1",
+          "--credit-steps",
+          "1",
+          "--credit-eval-every",
+          "1",
+          "--credit-sft-steps",
+          "2",
+          "--credit-sft-target",
+          "none",
+          "--credit-eval-samples",
+          "1",
+          "--credit-length",
+          "8",
+          "--prompts-per-step",
+          "1",
+          "--group-size",
+          "2",
+          "--out",
+          out,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+      assertEquals(code, 0, text);
+      // The run as its worker saved it: the config its steps were given, and what they did.
+      const saved = JSON.parse(
+        await Deno.readTextFile(`${out}/tmp/runs/credit/trepo-every-s0.result.json`),
+      );
+      const run = saved.result.run;
+      assertEquals([run.algorithm, run.recipe], ["trepo-every", "trepo"]);
+      // 8 letters + EOS: responses of at most 9 tokens, interior positions 1..8.
+      assertEquals([run.config.positions, run.config.continuations], [8, 4]);
+      assertEquals(saved.settings.config.positions, 8);
+      const step = run.records.find((r: { step: number }) => r.step === 1);
+      const responses = 2;
+      const responseTokens = responses * step["response_length/mean"];
+      // Every interior position of both responses was continued (G = 2: no bare-prompt prefix).
+      assertEquals(step["trepo/prefixes"], responseTokens - responses);
+      // Each of the K = 4 continuations of a prefix samples at least one token.
+      assert(step["trepo/continuation_tokens"] >= 4 * step["trepo/prefixes"], text);
+      assertEquals(step["tokens/generated"], responseTokens + step["trepo/continuation_tokens"]);
+      const summary = JSON.parse(await Deno.readTextFile(`${out}/summary.json`));
+      const credit = summary.credit;
+      assertEquals(credit.setup.configs["trepo-every"].positions, 8);
+      assertEquals(
+        summary.setup.rows.map((r: { label: string; algorithm: string }) => [r.label, r.algorithm]),
+        [["grpo", "grpo"], ["trepo-every", "trepo"]],
+      );
+      // The equal-token budget is the smaller total, GRPO's; TRePO's total counts continuations.
+      const tokens = Object.fromEntries(
+        credit.rows.map((r: Row) => [r.algorithm, r.generatedTokens]),
+      );
+      assertEquals(tokens["trepo-every"], step["tokens/generated"]);
+      assert(tokens["trepo-every"] > tokens.grpo + 4 * step["trepo/prefixes"] - 1, text);
+      assertEquals(credit.equalTokens.amount, tokens.grpo);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
 });
