@@ -25,18 +25,15 @@ import { loraAdapterOf } from "../models/lora.ts";
 import type { HfTokenizer } from "../models/hf_tokenizer.ts";
 import { exists, joinPath, writeDirectoryAtomically } from "../io/atomic_directory.ts";
 import {
-  decodeSafetensors,
   encodeSafetensors,
   readSafetensorsFloat32,
   readSafetensorsHeader,
 } from "../io/safetensors.ts";
 import {
   checkWeightNames,
-  decodeOptimizerWeights,
   encodeOptimizers,
   encodeTrainerState,
-  optimizerConfigsOf,
-  rebuildOptimizers,
+  readOptimizers,
   type RngStates,
 } from "../policy/training_state.ts";
 import { checkFiniteValues } from "../validate.ts";
@@ -148,26 +145,19 @@ export async function restorePretrainedRunCheckpoint(
       ? []
       : await checkedWeights(joinPath(dir, VALUE_MODEL), models.valueModel.weights, "", context)),
   ];
-  const optimizerPath = joinPath(dir, OPTIMIZER);
-  const file = decodeSafetensors(await Deno.readFile(optimizerPath), { source: optimizerPath });
-  const named = decodeOptimizerWeights(
-    file,
+  const optimizers = await readOptimizers(
+    joinPath(dir, OPTIMIZER),
     { policy: models.policy.weights, value_model: models.valueModel?.weights },
-    optimizerPath,
+    undefined,
     context,
   );
   try {
-    const optimizers = await rebuildOptimizers(
-      named,
-      optimizerConfigsOf(file) ?? {},
-      context,
-      optimizerPath,
-    );
     for (const assign of assignments) await assign();
-    return optimizers;
-  } finally {
-    tf.dispose(Object.values(named).flat().map((w) => w.tensor));
+  } catch (error) {
+    Object.values(optimizers).forEach((o) => o.dispose());
+    throw error;
   }
+  return optimizers;
 }
 
 /**

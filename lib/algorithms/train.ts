@@ -38,6 +38,7 @@ import {
   savePretrainedRunCheckpoint,
 } from "./pretrained_run_checkpoint.ts";
 import { exists } from "../io/atomic_directory.ts";
+import { readOptimizers } from "../policy/training_state.ts";
 import {
   type Algorithm,
   type AlgorithmName,
@@ -635,16 +636,29 @@ async function restoreRun(options: TrainOptions, settings: RunSettings, held: He
   }
   const schedule = resumedSchedule(options, settings, saved);
   let policy: Policy;
+  held.valueModel = loaded.valueModel;
   if (options.policy !== undefined) {
+    // The caller's policy takes the saved weights, and Adam's slots are rebuilt on its variables.
+    Object.values(loaded.optimizers ?? {}).forEach((o) => o.dispose());
+    try {
+      copyWeights(loaded.policy.weights, options.policy.weights);
+    } finally {
+      loaded.policy.dispose();
+    }
     policy = held.policy = options.policy;
-    copyWeights(loaded.policy.weights, policy.weights);
-    loaded.policy.dispose();
+    const optimizers = await readOptimizers(
+      `${loaded.dir}/optimizer.safetensors`,
+      { policy: policy.weights, value_model: loaded.valueModel?.weights },
+      loaded.config.optimizers,
+      "Cannot resume training",
+    );
+    held.optimizers.policy = optimizers.policy;
+    held.optimizers.value = optimizers.value;
   } else {
     policy = held.policy = loaded.policy;
+    held.optimizers.policy = loaded.optimizers?.policy;
+    held.optimizers.value = loaded.optimizers?.value;
   }
-  held.valueModel = loaded.valueModel;
-  held.optimizers.policy = loaded.optimizers?.policy;
-  held.optimizers.value = loaded.optimizers?.value;
   const policyOptimizer = held.optimizers.policy;
   if (policyOptimizer === undefined) {
     throw new Error(`Cannot resume training: the checkpoint in ${dir} has no policy optimizer`);

@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Random, type RandomState } from "../random.ts";
 import { describe } from "../validate.ts";
 import {
+  decodeSafetensors,
   encodeSafetensors,
   type SafetensorsDtype,
   type SafetensorsFile,
@@ -386,5 +387,40 @@ export function checkWeightNames(
         }] in the file but [${shape.join(", ")}] by the config`,
       );
     }
+  }
+}
+
+/**
+ * Read `optimizer.safetensors` and rebuild its optimizers against the given models' variables
+ * (which may be other variables than the ones it was saved from: a resume into the caller's
+ * policy).
+ *
+ * @param path The file.
+ * @param models The models the state belongs to (`policy`, `value_model`).
+ * @param configs The optimizers' configs when the file carries none (a trepo-gpt checkpoint's
+ *   `config.json`).
+ * @param context The failed operation, for error messages.
+ * @returns The optimizers by name; the caller disposes them.
+ * @throws {Error} When the file is missing or does not match the models.
+ */
+export async function readOptimizers(
+  path: string,
+  models: ModelWeights,
+  configs: OptimizerConfigs | undefined,
+  context: string,
+): Promise<Record<string, tf.Optimizer>> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new Error(`${context}: ${path} is missing`);
+    throw error;
+  }
+  const file = decodeSafetensors(bytes, { source: path });
+  const named = decodeOptimizerWeights(file, models, path, context);
+  try {
+    return await rebuildOptimizers(named, optimizerConfigsOf(file) ?? configs ?? {}, context, path);
+  } finally {
+    tf.dispose(Object.values(named).flat().map((w) => w.tensor));
   }
 }

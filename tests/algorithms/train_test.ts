@@ -411,3 +411,40 @@ Deno.test("a response budget that does not fit the policy is refused before any 
   policy.dispose();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("train: resume into the caller's own policy continues bit for bit, and saves", async () => {
+  await initBackend({ backend: "cpu" });
+  const dir = await Deno.makeTempDir();
+  const config = defaultPolicyConfig(addition, { dModel: 16, layers: 1, heads: 2 });
+  const run = { promptsPerStep: 1, groupSize: 2, maxTokens: 4, beta: 0.1 };
+  const common = { algorithm: "grpo", task: "addition", config: run, checkpointEvery: 1 } as const;
+  try {
+    const straight = createPolicy(config);
+    await train({ ...common, policy: straight, steps: 3, outDir: `${dir}/a` });
+    const first = createPolicy(config);
+    await train({ ...common, policy: first, steps: 2, outDir: `${dir}/b` });
+    const own = createPolicy({ ...config, seed: config.seed + 1 }); // other values, same shape
+    await train({
+      algorithm: "grpo",
+      task: "addition",
+      policy: own,
+      steps: 3,
+      outDir: `${dir}/b`,
+      resume: true,
+    });
+    for (const [name, w] of straight.weights) {
+      assertEquals(
+        Array.from(await own.weights.get(name)!.data()),
+        Array.from(await w.data()),
+        name,
+      );
+    }
+    const [a, b] = await Promise.all(
+      ["a", "b"].map((r) => Deno.readFile(`${dir}/${r}/checkpoint/optimizer.safetensors`)),
+    );
+    assertEquals(a, b);
+    [straight, first, own].forEach((p) => p.dispose());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

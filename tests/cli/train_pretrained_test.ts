@@ -105,12 +105,16 @@ Deno.test("train --model: bad input gets a clear error", async () => {
       TypeError,
       `Cannot load --model ${dir}/none: no such folder (it looks like a local path, so the Hub was not asked`,
     );
-    // A pretrained checkpoint (Hugging Face layout) is not resumable: the error says so.
+    // A finished pretrained run resumes only to extend it; a bare Hugging Face export (no
+    // trainer_state.json) is not resumable, and the error says so.
     await main(["--model", MODEL, "--data", DATA, "--out", `${dir}/r`, ...SMALL]);
+    const resume = ["--model", MODEL, "--data", DATA, "--out", `${dir}/r`, "--resume", ...SMALL];
+    await assertRejects(() => main(resume), Error, "is complete at step 2 of 2");
+    await Deno.remove(`${dir}/r/checkpoint/trainer_state.json`);
     await assertRejects(
-      () => main(["--model", MODEL, "--data", DATA, "--out", `${dir}/r`, "--resume", ...SMALL]),
+      () => main(resume),
       Error,
-      "Hugging Face layout",
+      "is a pretrained model in the Hugging Face layout without trainer_state.json",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
